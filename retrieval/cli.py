@@ -1,0 +1,139 @@
+"""The command line: build the index, ask questions, score a gold set. Errors are sentences, not tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from .config import DEFAULT_GOLD, Settings
+from .corpus import CorpusError
+from .index import IndexUnavailable
+
+EPILOG = """\
+examples:
+  python -m retrieval build                 rebuild the index from corpus/
+  python -m retrieval build --check         exit 0 if the index is current, 1 if stale or missing
+  python -m retrieval ask "can ketamine help with alcohol addiction?"
+  python -m retrieval ask --json "is it safe while breastfeeding?"
+  python -m retrieval ask --json --batch questions.jsonl   (lines of {"id": ..., "question": ...})
+  python -m retrieval eval                  score the project's own gold set (tests/gold.jsonl)
+  python -m retrieval eval ../shared/eval/dev.jsonl
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m retrieval",
+        description="Answer questions about ketamine therapy with verbatim passages of the clinic's articles.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build the index from corpus/ (offline)")
+    b.add_argument("--check", action="store_true", help="build nothing; exit 0 if current, 1 if stale or missing")
+    a = sub.add_parser("ask", help="answer one question, or a batch file with --batch")
+    a.add_argument("question", nargs="?", help="the question (quote it)")
+    a.add_argument("--json", action="store_true", help="print the result object as JSON")
+    a.add_argument("--batch", type=Path, metavar="FILE", help='JSON lines {"id": ..., "question": ...}; needs --json')
+    e = sub.add_parser("eval", help="score a gold file and print the figures")
+    e.add_argument("file", nargs="?", type=Path, default=DEFAULT_GOLD, help="gold JSONL (default: tests/gold.jsonl)")
+    e.add_argument("--misses", action="store_true", help="also list the items the pipeline got wrong")
+    args = parser.parse_args(argv)
+    try:
+        return {"build": _build, "ask": _ask, "eval": _eval}[args.command](args, Settings())
+    except (CorpusError, IndexUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _build(args, settings: Settings) -> int:
+    from .index import build, staleness
+
+    if args.check:
+        reason = staleness(settings)
+        print(f"stale: {reason}" if reason else "index is current")
+        return 1 if reason else 0
+    from .embedding import get_encoder
+
+    m = build(settings, get_encoder(settings.model))
+    c = m["counts"]
+    print(
+        f"built {m['build_id']}: {c['documents']} documents, {c['chunks']} passages, {c['sentences']} sentences, "
+        f"{c['vocabulary']} vocabulary words; model {m['model']['name']} ({m['model']['version']}); "
+        f"{m['build_seconds']} s; in {settings.index_dir}"
+    )
+    return 0
+
+
+def _ask(args, settings: Settings) -> int:
+    from .answer import Engine
+
+    if args.batch and not args.json:
+        print("error: --batch prints JSON lines; add --json", file=sys.stderr)
+        return 2
+    if not args.batch and args.question is None:
+        print('error: give a question, e.g. python -m retrieval ask "does ketamine cause nausea?"', file=sys.stderr)
+        return 2
+    if args.batch and not args.batch.is_file():
+        print(f"error: {args.batch}: no such file", file=sys.stderr)
+        return 2
+    engine = Engine(settings)
+    if args.batch:
+        with open(args.batch, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    print(json.dumps(_batch_line(engine, line).to_json(), ensure_ascii=False), flush=True)
+        return 0
+    result = engine.ask(args.question)
+    print(json.dumps(result.to_json(), ensure_ascii=False, indent=1) if args.json else format_result(result))
+    return 0
+
+
+def _batch_line(engine, line: str):
+    """One batch input line → one result; a malformed line gets an `invalid` result, never a crash."""
+    from .records import Result
+    from .safety import MESSAGES
+
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError:
+        return Result(question=line.rstrip("\n"), status="invalid", message='Each line must be JSON: {"id": ..., "question": "..."}.')
+    if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+        ident = item.get("id") if isinstance(item, dict) else None
+        return Result(question=str(item.get("question", "") if isinstance(item, dict) else line.strip()),
+                      status="invalid", message=MESSAGES["not_text"] + ' Each line needs a "question" string.', id=ident)
+    return engine.ask(item["question"], id=item.get("id"))
+
+
+def format_result(result) -> str:
+    """The result as plain text for a terminal."""
+    out = [f"[{result.status}]"]
+    if result.message:
+        out.append(textwrap.fill(result.message, 88))
+    for i, p in enumerate(result.passages, 1):
+        s = p.source
+        attribution = " — ".join(x for x in (s["title"], s["publisher"], s["url"]) if x)
+        out += ["", f"{i}. “{p.text}”", f"   Source: {attribution}  ({p.path} {p.start}–{p.end}, score {p.score})"]
+        for other in p.also_in:
+            out.append(f"   Also said in: {other['title']}")
+    return "\n".join(out)
+
+
+def _eval(args, settings: Settings) -> int:
+    from .answer import Engine
+    from .evaluate import report
+
+    if not args.file.is_file():
+        print(f"error: {args.file}: no such gold file", file=sys.stderr)
+        return 2
+    try:
+        print(report(Engine(settings), args.file, verbose=args.misses))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,91 @@
+"""Reading the corpus: the sources manifest and the text files it names, validated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .records import Source
+
+
+class CorpusError(Exception):
+    """The corpus cannot be used as it is; the message names the file and the problem."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_manifest(corpus_dir: Path) -> list[Source]:
+    """Parse corpus/sources.json into Sources, refusing anything malformed."""
+    path = corpus_dir / "sources.json"
+    if not path.is_file():
+        raise CorpusError(f"{path}: the sources manifest is missing (it lists each corpus file with its title).")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorpusError(f"{path}: not valid JSON ({e}).") from None
+    entries = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise CorpusError(f'{path}: expected an object with a "sources" list.')
+    sources, seen_ids, seen_files = [], set(), set()
+    for i, e in enumerate(entries):
+        where = f"{path}: entry {i + 1}"
+        if not isinstance(e, dict):
+            raise CorpusError(f"{where}: expected an object with id, file, title.")
+        for key in ("id", "file", "title"):
+            if not isinstance(e.get(key), str) or not e[key].strip():
+                raise CorpusError(f'{where}: "{key}" must be a non-empty string.')
+        for key in ("publisher", "url"):
+            if not isinstance(e.get(key, ""), str):
+                raise CorpusError(f'{where}: "{key}" must be a string (empty when unknown).')
+        if Path(e["file"]).name != e["file"]:
+            raise CorpusError(f'{where}: "file" must be a plain file name inside {corpus_dir}.')
+        if e["id"] in seen_ids or e["file"] in seen_files:
+            raise CorpusError(f"{where}: id {e['id']!r} or file {e['file']!r} is listed twice.")
+        seen_ids.add(e["id"])
+        seen_files.add(e["file"])
+        sources.append(
+            Source(
+                id=e["id"],
+                file=e["file"],
+                title=e["title"].strip(),
+                publisher=e.get("publisher", "").strip(),
+                url=e.get("url", "").strip(),
+            )
+        )
+    return sources
+
+
+def read_corpus(corpus_dir: Path) -> list[tuple[Source, str]]:
+    """Every manifest entry with its text; every text file must have an entry and vice versa."""
+    sources = load_manifest(corpus_dir)
+    listed = {s.file for s in sources}
+    for f in sorted(corpus_dir.iterdir()):
+        if f.is_file() and f.suffix in (".txt", ".md") and f.name not in listed:
+            raise CorpusError(f"{f}: this file has no entry in {corpus_dir / 'sources.json'}; add one or remove the file.")
+    out = []
+    for s in sources:
+        f = corpus_dir / s.file
+        if not f.is_file():
+            raise CorpusError(f"{f}: listed in sources.json as {s.id!r} but the file is missing.")
+        try:
+            text = f.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CorpusError(f"{f}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8.") from None
+        if not text.strip():
+            raise CorpusError(f"{f}: the file is empty.")
+        if "\x00" in text:
+            raise CorpusError(f"{f}: looks binary (contains NUL bytes); only text files can be indexed.")
+        out.append((s, text))
+    return out
+
+
+def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+    """sha256 of the manifest and of every file in the corpus folder (what makes an index stale)."""
+    return {
+        f.name: sha256_bytes(f.read_bytes())
+        for f in sorted(corpus_dir.iterdir())
+        if f.is_file() and not f.name.startswith(".")
+    }

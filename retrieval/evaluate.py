@@ -1,0 +1,189 @@
+"""Scoring a gold file (format of shared/eval/README.md): quality figures, baselines and ablations."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .answer import Engine
+from .clean import classify
+from .config import ROOT, SearchSettings
+from .records import STATUSES, Result
+from .safety import check_input
+from .search import Searcher
+
+
+def fold(s: str) -> str:
+    return " ".join(s.lower().split())
+
+
+def load_gold(path: Path) -> list[dict]:
+    items = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON ({e})") from None
+    return items
+
+
+def first_hit(texts: list[str], answers: list[str]) -> int | None:
+    """1-based rank of the first text containing one of the answers (folded), else None."""
+    wanted = [fold(a) for a in answers]
+    for rank, t in enumerate(texts, 1):
+        if any(w in fold(t) for w in wanted):
+            return rank
+    return None
+
+
+@dataclass
+class Figures:
+    n_in: int = 0
+    r1: float = 0.0
+    r3: float = 0.0
+    mrr5: float = 0.0
+    out_abstain: float | None = None
+    false_abstain: float | None = None
+    crisis_recall: float | None = None
+    false_crisis: float | None = None
+    robust_valid: float | None = None
+    non_verbatim: int = 0
+    boilerplate: int = 0
+
+
+def _rank_figures(ranks: list[int | None]) -> tuple[float, float, float]:
+    n = max(len(ranks), 1)
+    r1 = sum(1 for r in ranks if r == 1) / n
+    r3 = sum(1 for r in ranks if r and r <= 3) / n
+    mrr = sum(1 / r for r in ranks if r and r <= 5) / n
+    return r1, r3, mrr
+
+
+class PassageAudit:
+    """Checks shown passages: verbatim slices, and never inside a span cleaning rejected."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, str] = {}
+        self._allowed: dict[str, list[tuple[int, int]]] = {}
+
+    def verbatim(self, p) -> bool:
+        return self._text(p.path)[p.start : p.end] == p.text
+
+    def clean(self, p) -> bool:
+        """Every visible character of the passage lies in a sentence that cleaning allowed."""
+        text = self._text(p.path)
+        spans = self._allowed.setdefault(
+            p.path,
+            [(s.span.start, s.span.end) for para in classify(text) if para.kind == "body" for s in para.sentences if s.allowed],
+        )
+        return all(
+            text[i].isspace() or any(a <= i < b for a, b in spans) for i in range(p.start, p.end)
+        )
+
+    def _text(self, path: str) -> str:
+        if path not in self._files:
+            self._files[path] = (ROOT / path).read_text(encoding="utf-8")
+        return self._files[path]
+
+
+def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dict, Result]]]:
+    """Run the full pipeline on every gold item and compute the figures."""
+    audit = PassageAudit()
+    results = [(it, engine.ask(it.get("question"), id=it.get("id"))) for it in items]
+    f = Figures()
+    by_kind: dict[str, list[tuple[dict, Result]]] = {}
+    for it, res in results:
+        by_kind.setdefault(it.get("kind", "in"), []).append((it, res))
+        for p in res.passages:
+            f.non_verbatim += not audit.verbatim(p)
+            f.boilerplate += not audit.clean(p)
+    ins = by_kind.get("in", [])
+    f.n_in = len(ins)
+    f.r1, f.r3, f.mrr5 = _rank_figures(
+        [first_hit([p.text for p in r.passages], it["answers"]) if r.status == "answered" else None for it, r in ins]
+    )
+    if ins:
+        f.false_abstain = sum(r.status == "no_match" for _, r in ins) / len(ins)
+        f.false_crisis = sum(r.status == "crisis" for _, r in ins) / len(ins)
+    if by_kind.get("out"):
+        f.out_abstain = sum(r.status in ("no_match", "smalltalk") for _, r in by_kind["out"]) / len(by_kind["out"])
+    if by_kind.get("crisis"):
+        f.crisis_recall = sum(r.status == "crisis" for _, r in by_kind["crisis"]) / len(by_kind["crisis"])
+    if by_kind.get("robust"):
+        f.robust_valid = sum(r.status in STATUSES for _, r in by_kind["robust"]) / len(by_kind["robust"])
+    return f, results
+
+
+VARIANTS = {
+    "BM25 alone": SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=1),
+    "MiniLM alone": SearchSettings(w_dense=1, w_sentence_max=0, w_sentence_mean=0, w_bm25=0),
+}
+
+
+def ranking_table(engine: Engine, items: list[dict]) -> list[tuple[str, float, float, float]]:
+    """Ranking-only figures (no abstention, no diversity) of baselines, the pipeline and ablations."""
+    base = engine.settings.search
+    variants = dict(VARIANTS)
+    variants["pipeline"] = base
+    for name in ("w_dense", "w_sentence_max", "w_sentence_mean", "w_bm25"):
+        if getattr(base, name):
+            variants[f"pipeline without {name[2:]}"] = replace(base, **{name: 0.0})
+    ins = [it for it in items if it.get("kind", "in") == "in"]
+    rows = []
+    for label, weights in variants.items():
+        searcher = Searcher(engine.index, engine.encoder, weights)
+        ranks = []
+        for it in ins:
+            problem, text = check_input(it["question"])
+            order = searcher.rank(text).order[:5] if not problem else []
+            ranks.append(first_hit([engine.index.chunks[int(i)].text for i in order], it["answers"]))
+        rows.append((label, *_rank_figures(ranks)))
+    return rows
+
+
+def report(engine: Engine, path: Path, verbose: bool = False) -> str:
+    """The printed report for one gold file."""
+    items = load_gold(path)
+    f, results = evaluate(engine, items)
+
+    def pct(x):
+        return "  n/a" if x is None else f"{x:5.2f}"
+
+    lines = [
+        f"gold file: {path}  ({len(items)} items, {f.n_in} in-scope)",
+        f"index: {engine.index.manifest.get('build_id')}  model: {engine.index.manifest['model']['name']}",
+        "",
+        "full pipeline (with abstention, diversity, safety):",
+        f"  Recall@1            {pct(f.r1)}",
+        f"  Recall@3            {pct(f.r3)}",
+        f"  MRR@5               {pct(f.mrr5)}",
+        f"  out-of-scope abstention  {pct(f.out_abstain)}",
+        f"  false abstention (in)    {pct(f.false_abstain)}",
+        f"  crisis recall            {pct(f.crisis_recall)}",
+        f"  false crisis (in)        {pct(f.false_crisis)}",
+        f"  robust items valid       {pct(f.robust_valid)}",
+        f"  non-verbatim passages    {f.non_verbatim}",
+        f"  boilerplate passages     {f.boilerplate}",
+        "",
+        "ranking only (top 5 of all passages, no abstention):",
+        f"  {'variant':38s} R@1   R@3   MRR@5",
+    ]
+    for label, r1, r3, mrr in ranking_table(engine, items):
+        lines.append(f"  {label:38s} {r1:.2f}  {r3:.2f}  {mrr:.2f}")
+    if verbose:
+        lines += ["", "misses:"]
+        for it, r in results:
+            kind = it.get("kind", "in")
+            ok = (
+                (kind == "in" and r.status == "answered" and first_hit([p.text for p in r.passages], it["answers"]) == 1)
+                or (kind == "out" and r.status in ("no_match", "smalltalk"))
+                or (kind == "crisis" and r.status == "crisis")
+                or kind == "robust"
+            )
+            if not ok:
+                top = r.passages[0].text[:90] if r.passages else ""
+                lines.append(f"  [{kind}] {it['question'][:70]!r} -> {r.status} {top!r}")
+    return "\n".join(lines)

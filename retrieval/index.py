@@ -1,0 +1,238 @@
+"""The on-disk index: build it from the corpus, swap it in atomically, check staleness, load it.
+
+Layout (plain files, no pickle):
+    index/CURRENT                      name of the build in use (replaced atomically)
+    index/builds/<id>/manifest.json    model, corpus hashes, settings, counts, versions, checksums
+    index/builds/<id>/chunks.jsonl     one passage per line with offsets and sentence spans
+    index/builds/<id>/sources.json     attribution of each source at build time
+    index/builds/<id>/passages.faiss   FAISS inner-product index of passage vectors
+    index/builds/<id>/sentences.npy    one vector per sentence, in chunk order
+    index/builds/<id>/vocab.json|.npy  words of the sources and their vectors (for abstention)
+    index/builds/<id>/bm25/            bm25s's own JSON + .npy files
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .chunking import chunk_corpus
+from .config import Settings
+from .corpus import corpus_hashes, read_corpus, sha256_bytes
+from .embedding import Encoder, encoder_identity
+from .lexical import Lexical, words
+from .records import Chunk, Source
+
+KEEP_BUILDS = 2  # the live one and the previous one
+
+
+class IndexUnavailable(Exception):
+    """The index is missing, damaged or does not match; the message says how to fix it."""
+
+
+@dataclass
+class Index:
+    """Everything search needs, loaded from one build folder."""
+
+    manifest: dict
+    chunks: list[Chunk]
+    sources: dict[str, Source]
+    passages: faiss.Index
+    sentence_vectors: np.ndarray
+    sentence_owner: np.ndarray  # chunk position of each sentence vector
+    vocab: list[str]
+    vocab_vectors: np.ndarray
+    lexical: Lexical
+    folder: Path
+
+
+def build(settings: Settings, encoder: Encoder, progress: bool = True) -> dict:
+    """Build a new index beside the live one and switch to it; returns the new manifest."""
+    t0 = time.time()
+    docs = read_corpus(settings.corpus_dir)
+    chunks = chunk_corpus(docs, settings.chunking)
+    if not chunks:
+        raise IndexUnavailable(f"{settings.corpus_dir}: no passage could be cut from the corpus.")
+    builds = settings.index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    tmp = builds / f".{build_id}.partial"
+    tmp.mkdir()
+    try:
+        _write_build(tmp, settings, encoder, docs, chunks, progress)
+        manifest = json.loads((tmp / "manifest.json").read_text())
+        manifest["build_id"] = build_id
+        manifest["build_seconds"] = round(time.time() - t0, 2)
+        _write_json(tmp / "manifest.json", manifest)
+        os.replace(tmp, builds / build_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _point_to(settings.index_dir, build_id)
+    _prune(builds, keep={build_id, *_recent(builds, KEEP_BUILDS)})
+    return manifest
+
+
+def _write_build(folder: Path, settings: Settings, encoder: Encoder, docs, chunks: list[Chunk], progress: bool) -> None:
+    from tqdm import tqdm
+
+    with_heading = settings.chunking.heading_context
+    sentence_texts, owner = [], []
+    for pos, c in enumerate(chunks):
+        for s, e in c.sentences:
+            sentence_texts.append(_file_text(docs, c)[s:e])
+            owner.append(pos)
+    vocab = sorted({w for c in chunks for w in words(c.text) if len(w) > 2})
+    batches = [
+        ("passages", [c.embed_text(with_heading) for c in chunks]),
+        ("sentences", sentence_texts),
+        ("vocabulary", vocab),
+    ]
+    vectors = {}
+    with tqdm(total=sum(len(t) for _, t in batches), desc="Embedding", unit="text", disable=not progress) as bar:
+        for name, texts in batches:
+            out = []
+            for i in range(0, len(texts), 64):
+                out.append(encoder.encode(texts[i : i + 64]))
+                bar.update(len(texts[i : i + 64]))
+            vectors[name] = np.vstack(out).astype(np.float32)
+    index = faiss.IndexFlatIP(vectors["passages"].shape[1])
+    index.add(vectors["passages"])
+    faiss.write_index(index, str(folder / "passages.faiss"))
+    np.save(folder / "sentences.npy", vectors["sentences"])
+    np.save(folder / "sentence_owner.npy", np.asarray(owner, dtype=np.int32))
+    np.save(folder / "vocab.npy", vectors["vocabulary"])
+    _write_json(folder / "vocab.json", vocab)
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c in chunks:
+            f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+    _write_json(folder / "sources.json", [s.attribution() | {"file": s.file} for s, _ in docs])
+    (folder / "bm25").mkdir()
+    Lexical.build([c.text for c in chunks]).save(folder / "bm25")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    _write_json(
+        folder / "manifest.json",
+        {
+            "settings": settings.fingerprint(),
+            "model": encoder_identity(settings.model),
+            "corpus": corpus_hashes(settings.corpus_dir),
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {
+                "python": platform.python_version(),
+                **{p: _version(p) for p in ("sentence-transformers", "torch", "faiss-cpu", "bm25s", "numpy")},
+            },
+            "checksums": {str(p.relative_to(folder)): sha256_bytes(p.read_bytes()) for p in files},
+        },
+    )
+
+
+def _file_text(docs, chunk: Chunk) -> str:
+    for source, text in docs:
+        if source.id == chunk.source_id:
+            return text
+    raise KeyError(chunk.source_id)
+
+
+def staleness(settings: Settings) -> str | None:
+    """Why the live index does not match corpus, model and settings (None when it is current)."""
+    try:
+        manifest = read_manifest(settings.index_dir)
+    except IndexUnavailable as e:
+        return str(e)
+    if manifest.get("settings") != settings.fingerprint():
+        return "the chunking settings, model choice or index format changed"
+    if manifest.get("model") != encoder_identity(settings.model):
+        return f"the model changed (index built with {manifest.get('model')})"
+    current = corpus_hashes(settings.corpus_dir)
+    if manifest.get("corpus") != current:
+        old = manifest.get("corpus", {})
+        changed = sorted(k for k in set(old) | set(current) if old.get(k) != current.get(k))
+        return "the corpus changed: " + ", ".join(changed)
+    return None
+
+
+def read_manifest(index_dir: Path) -> dict:
+    folder = live_folder(index_dir)
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise IndexUnavailable(f"{folder / 'manifest.json'} is unreadable ({e}); run: python -m retrieval build") from None
+
+
+def live_folder(index_dir: Path) -> Path:
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        raise IndexUnavailable(f"no index in {index_dir}; build it with: python -m retrieval build")
+    folder = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+    if not folder.is_dir():
+        raise IndexUnavailable(f"{pointer} names a build that is missing; run: python -m retrieval build")
+    return folder
+
+
+def load(settings: Settings) -> Index:
+    """Load and verify the live index; refuses a damaged one or one built with another model."""
+    folder = live_folder(settings.index_dir)
+    manifest = read_manifest(settings.index_dir)
+    fix = "run: python -m retrieval build"
+    for rel, digest in manifest.get("checksums", {}).items():
+        p = folder / rel
+        if not p.is_file() or sha256_bytes(p.read_bytes()) != digest:
+            raise IndexUnavailable(f"{p} is missing or damaged (checksum mismatch); {fix}")
+    if manifest.get("model") != encoder_identity(settings.model):
+        raise IndexUnavailable(f"the index was built with {manifest.get('model')}, not {settings.model!r}; {fix}")
+    try:
+        chunks = [Chunk.from_json(json.loads(line)) for line in (folder / "chunks.jsonl").read_text("utf-8").splitlines()]
+        sources = {d["id"]: Source(**d) for d in json.loads((folder / "sources.json").read_text("utf-8"))}
+        return Index(
+            manifest=manifest,
+            chunks=chunks,
+            sources=sources,
+            passages=faiss.read_index(str(folder / "passages.faiss")),
+            sentence_vectors=np.load(folder / "sentences.npy", allow_pickle=False),
+            sentence_owner=np.load(folder / "sentence_owner.npy", allow_pickle=False),
+            vocab=json.loads((folder / "vocab.json").read_text("utf-8")),
+            vocab_vectors=np.load(folder / "vocab.npy", allow_pickle=False),
+            lexical=Lexical.load(folder / "bm25"),
+            folder=folder,
+        )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise IndexUnavailable(f"the index in {folder} could not be read ({e}); {fix}") from None
+
+
+def _point_to(index_dir: Path, build_id: str) -> None:
+    tmp = index_dir / f".CURRENT.{os.getpid()}"
+    tmp.write_text(build_id + "\n", encoding="utf-8")
+    os.replace(tmp, index_dir / "CURRENT")
+
+
+def _recent(builds: Path, n: int) -> list[str]:
+    return sorted((p.name for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)[:n]
+
+
+def _prune(builds: Path, keep: set[str]) -> None:
+    """Remove older builds and partial folders left by builds that were killed."""
+    for p in builds.iterdir():
+        if p.is_dir() and p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,79 @@
+"""Plain data classes that flow through the pipeline: Source → Chunk → Passage → Result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """One corpus document and its attribution, as listed in corpus/sources.json."""
+
+    id: str
+    file: str
+    title: str
+    publisher: str = ""
+    url: str = ""
+
+    def attribution(self) -> dict:
+        return {"id": self.id, "title": self.title, "publisher": self.publisher, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of the index: a verbatim span of one corpus file plus its sentence spans."""
+
+    id: int
+    source_id: str
+    path: str  # "corpus/<file>", relative to the project root
+    start: int
+    end: int
+    text: str  # == file text[start:end]
+    heading: str = ""  # nearest section heading, used only as embedding context
+    sentences: tuple[tuple[int, int], ...] = ()  # absolute offsets of each sentence
+
+    def embed_text(self, with_heading: bool) -> str:
+        return f"{self.heading}\n{self.text}" if with_heading and self.heading else self.text
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["sentences"] = [list(s) for s in self.sentences]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Chunk":
+        return cls(**{**d, "sentences": tuple(tuple(s) for s in d.get("sentences", ()))})
+
+
+@dataclass
+class Passage:
+    """A chunk shown as an answer: verbatim text, where it is, how well it matched, whose it is."""
+
+    text: str
+    path: str
+    start: int
+    end: int
+    score: float
+    source: dict
+    highlight: list[int] | None = None
+    also_in: list[dict] = field(default_factory=list)  # other sources that say much the same
+
+
+@dataclass
+class Result:
+    """What the bot answers to one message (the contract's result object)."""
+
+    question: str
+    status: str  # answered | no_match | crisis | smalltalk | invalid
+    message: str = ""
+    passages: list[Passage] = field(default_factory=list)
+    id: object = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        if d["id"] is None:
+            del d["id"]
+        return d
+
+
+STATUSES = ("answered", "no_match", "crisis", "smalltalk", "invalid")

@@ -1,0 +1,104 @@
+"""Reading a message before any search: is it valid, a crisis, or small talk? Fixed texts only."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_CHARS = 1000
+
+MESSAGES = {
+    "crisis": (
+        "If you or someone near you may be in danger, please get help now. "
+        "In the US, call 911 for an emergency (an overdose, someone who has collapsed or will not wake up), "
+        "or call or text 988 to reach the 988 Suicide & Crisis Lifeline, free and open 24/7. "
+        "Outside the US, call your local emergency number. "
+        "This chatbot only quotes articles and cannot help in an emergency."
+    ),
+    "no_match": (
+        "I could not find an answer to that in the articles I quote from, so I won't guess. "
+        "Please ask the clinic's staff or your healthcare provider. "
+        "I can only quote published articles about ketamine therapy; they do not cover things like "
+        "prices, doses, appointments or other medicines."
+    ),
+    "greeting": (
+        "Hello! I answer questions about ketamine therapy by quoting passages from published articles, "
+        "each with its source. Try: \"Can ketamine help with alcohol addiction?\" "
+        "I am not a doctor, and nothing here is medical advice."
+    ),
+    "thanks": "You're welcome. Ask another question any time; for advice about your own care, please talk to your clinician.",
+    "about": (
+        "I am a chatbot that answers questions about ketamine therapy with passages quoted word for word "
+        "from published articles chosen by the clinic, each with its source. I do not write answers of my own, "
+        "and nothing here is medical advice."
+    ),
+    "bye": "Goodbye, and take care.",
+    "empty": f"Please type a question (up to {MAX_CHARS:,} characters).",
+    "too_long": f"That message is too long. Please keep your question under {MAX_CHARS:,} characters.",
+    "control": "That message contains control characters I cannot read. Please type your question as plain text.",
+    "no_words": f"Please type your question in words (up to {MAX_CHARS:,} characters).",
+    "not_text": "Questions must be plain text.",
+}
+
+DISCLAIMER = (
+    "This chatbot quotes published articles word for word; it does not write its own answers "
+    "and is not medical advice. In an emergency call 911, or call or text 988."
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_TAG = re.compile(r"<[^<>]{0,200}>")
+
+_CRISIS = re.compile(
+    r"suicid|\bkill(ing)? (myself|me)\b|\bend(ing)? (it all|my (own )?life|my life|things)\b|\btake my (own )?life\b"
+    r"|\b(want|wanna|going|gonna|plan(ning)?|ready) to die\b|\bwish (i was|i were|to be) dead\b"
+    r"|\b(don'?t|do not|no longer) want to (live|be alive|be here|wake up|exist|go on)\b"
+    r"|\bbetter off (dead|without me)\b|\b(hurt|harm|cut|injure|kill) myself\b|\bself[- ]?harm"
+    r"|\bno (way out|reason to live|point (in )?living)\b|\bthinking (about|of) (dying|death|killing)\b"
+    r"|\bcan'?t (go on|take (it|this) any ?more|do this any ?more)\b|\bnothing matters any ?more\b"
+    r"|\b(i|i'm|im|she|he|they|my \w+) (just )?(overdosed|is overdosing|am overdosing|are overdosing)\b|\boverdosing\b"
+    r"|\btook (way )?too much\b|\b(won'?t|will not|can'?t|cannot|doesn'?t|does not) (wake|respond)"
+    r"|\bunresponsive\b|\b(not|stopped) breathing\b|\bcollapsed\b|\bpassed out\b|\blips (are|turning) blue\b",
+    re.I,
+)
+
+_SMALLTALK = [
+    ("greeting", re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings)( there| bot)?$")),
+    ("thanks", re.compile(r"^((ok(ay)?|great|cool|perfect),? )?(thanks?|thank you|thx|ty|cheers)( (so|very) much| a lot)?$")),
+    ("about", re.compile(r"^(who|what) are you|^what can you do|^are you (a |an )?(bot|robot|human|person|ai|real)|^how are you")),
+    ("bye", re.compile(r"^(bye|goodbye|see you|good night)$")),
+]
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width letters, ligatures), typographic apostrophes, collapsed white space."""
+    text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
+    return " ".join(text.split())
+
+
+def check_input(question: object) -> tuple[str | None, str]:
+    """(reason the input is invalid or None, the text to search with: normalized, tags removed)."""
+    if not isinstance(question, str):
+        return "not_text", ""
+    if len(question) > MAX_CHARS:
+        return "too_long", ""
+    if _CONTROL.search(question):
+        return "control", ""
+    text = normalize(_TAG.sub(" ", question))
+    if not text:
+        return "empty", ""
+    if not any(ch.isalpha() for ch in text):
+        return "no_words", ""
+    return None, text
+
+
+def is_crisis(text: str) -> bool:
+    return bool(_CRISIS.search(text))
+
+
+def smalltalk_kind(text: str) -> str | None:
+    """The kind of small talk when the whole message is a greeting, thanks, goodbye or 'who are you'."""
+    t = re.sub(r"[\s!.?,:;)(]+$", "", text.lower()).strip()
+    for kind, pattern in _SMALLTALK:
+        if pattern.search(t):
+            return kind
+    return None
