@@ -48,10 +48,11 @@ def _split_run(text: str, run: list, settings: ChunkSettings) -> list[list]:
         return []
     n = math.ceil(len(run) / settings.max_sentences)
     while True:
-        size = math.ceil(len(run) / n)
-        groups = [run[i : i + size] for i in range(0, len(run), size)]
-        too_long = [g for g in groups if len(g) > 1 and g[-1].end - g[0].start > settings.max_chars]
-        if not too_long or size == 1:
+        size, extra = divmod(len(run), n)
+        bounds = [i * size + min(i, extra) for i in range(n + 1)]  # sizes differ by at most one
+        groups = [run[a:b] for a, b in zip(bounds, bounds[1:])]
+        too_long = any(len(g) > 1 and g[-1].end - g[0].start > settings.max_chars for g in groups)
+        if not too_long or n == len(run):
             return groups
         n += 1
 

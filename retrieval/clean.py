@@ -77,11 +77,11 @@ def classify(text: str) -> list[Paragraph]:
             _drop(p, "chrome")
         elif _PHONE.search(body):
             _drop(p, "ad")
+        elif len(p.sentences) == 1 and re.search(r"(…|\.\.\.)\W*$", body):
+            _drop(p, "teaser")
         elif len(p.sentences) == 1 and word_count(body) <= _HEADING_WORDS and not re.search(r"[.!:]\W*$", body):
             _drop(p, "heading")
             p.kind = "heading"
-        elif len(p.sentences) == 1 and re.search(r"(…|\.\.\.)\W*$", body):
-            _drop(p, "teaser")
     _mark_teaser_runs(text, paras)
     for i, p in enumerate(paras):
         if p.kind != "body":

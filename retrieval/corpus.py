@@ -82,10 +82,11 @@ def read_corpus(corpus_dir: Path) -> list[tuple[Source, str]]:
     return out
 
 
-def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
-    """sha256 of the manifest and of every file in the corpus folder (what makes an index stale)."""
-    return {
-        f.name: sha256_bytes(f.read_bytes())
-        for f in sorted(corpus_dir.iterdir())
-        if f.is_file() and not f.name.startswith(".")
-    }
+def corpus_state(corpus_dir: Path) -> dict[str, dict]:
+    """sha256, size and modification time of every file in the corpus folder, the manifest included."""
+    out = {}
+    for f in sorted(corpus_dir.iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            st = f.stat()
+            out[f.name] = {"sha256": sha256_bytes(f.read_bytes()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return out

@@ -50,6 +50,7 @@ class Figures:
     crisis_recall: float | None = None
     false_crisis: float | None = None
     robust_valid: float | None = None
+    smalltalk: float | None = None
     non_verbatim: int = 0
     boilerplate: int = 0
 
@@ -112,6 +113,8 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
         f.out_abstain = sum(r.status in ("no_match", "smalltalk") for _, r in by_kind["out"]) / len(by_kind["out"])
     if by_kind.get("crisis"):
         f.crisis_recall = sum(r.status == "crisis" for _, r in by_kind["crisis"]) / len(by_kind["crisis"])
+    if by_kind.get("smalltalk"):
+        f.smalltalk = sum(r.status == "smalltalk" for _, r in by_kind["smalltalk"]) / len(by_kind["smalltalk"])
     if by_kind.get("robust"):
         f.robust_valid = sum(r.status in STATUSES for _, r in by_kind["robust"]) / len(by_kind["robust"])
     return f, results
@@ -165,6 +168,7 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         f"  crisis recall            {pct(f.crisis_recall)}",
         f"  false crisis (in)        {pct(f.false_crisis)}",
         f"  robust items valid       {pct(f.robust_valid)}",
+        f"  small talk recognised    {pct(f.smalltalk)}",
         f"  non-verbatim passages    {f.non_verbatim}",
         f"  boilerplate passages     {f.boilerplate}",
         "",
@@ -181,6 +185,7 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
                 (kind == "in" and r.status == "answered" and first_hit([p.text for p in r.passages], it["answers"]) == 1)
                 or (kind == "out" and r.status in ("no_match", "smalltalk"))
                 or (kind == "crisis" and r.status == "crisis")
+                or (kind == "smalltalk" and r.status == "smalltalk")
                 or kind == "robust"
             )
             if not ok:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .chunking import chunk_corpus
 from .config import Settings
-from .corpus import corpus_hashes, read_corpus, sha256_bytes
+from .corpus import corpus_state, read_corpus, sha256_bytes
 from .embedding import Encoder, encoder_identity
 from .lexical import Lexical, words
 from .records import Chunk, Source
@@ -125,7 +125,7 @@ def _write_build(folder: Path, settings: Settings, encoder: Encoder, docs, chunk
         {
             "settings": settings.fingerprint(),
             "model": encoder_identity(settings.model),
-            "corpus": corpus_hashes(settings.corpus_dir),
+            "corpus": corpus_state(settings.corpus_dir),
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
@@ -154,11 +154,15 @@ def staleness(settings: Settings) -> str | None:
         return "the chunking settings, model choice or index format changed"
     if manifest.get("model") != encoder_identity(settings.model):
         return f"the model changed (index built with {manifest.get('model')})"
-    current = corpus_hashes(settings.corpus_dir)
-    if manifest.get("corpus") != current:
-        old = manifest.get("corpus", {})
-        changed = sorted(k for k in set(old) | set(current) if old.get(k) != current.get(k))
-        return "the corpus changed: " + ", ".join(changed)
+    old, current = manifest.get("corpus", {}), corpus_state(settings.corpus_dir)
+    if not isinstance(old, dict) or not all(isinstance(v, dict) for v in old.values()):
+        return "the index manifest's corpus record is unreadable"
+    added, removed = sorted(set(current) - set(old)), sorted(set(old) - set(current))
+    edited = sorted(k for k in set(old) & set(current) if old[k].get("sha256") != current[k]["sha256"])
+    touched = sorted(k for k in set(old) & set(current) if old[k].get("mtime_ns") != current[k]["mtime_ns"])
+    for label, names in (("added", added), ("removed", removed), ("changed", edited), ("modified since the build", touched)):
+        if names:
+            return f"corpus files {label}: {', '.join(names)}"
     return None
 
 

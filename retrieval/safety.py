@@ -52,12 +52,13 @@ _CRISIS = re.compile(
     r"suicid|\bkill(ing)? (myself|me)\b|\bend(ing)? (it all|my (own )?life|my life|things)\b|\btake my (own )?life\b"
     r"|\b(want|wanna|going|gonna|plan(ning)?|ready) to die\b|\bwish (i was|i were|to be) dead\b"
     r"|\b(don'?t|do not|no longer) want to (live|be alive|be here|wake up|exist|go on)\b"
-    r"|\bbetter off (dead|without me)\b|\b(hurt|harm|cut|injure|kill) myself\b|\bself[- ]?harm"
+    r"|\bbetter off (dead|without me|if i (was|were|wasn'?t|weren'?t) (gone|dead|here|around|alive))"
+    r"|\b(hurt|hurting|harm|harming|cut|cutting|injure|kill) myself\b|\bself[- ]?harm"
     r"|\bno (way out|reason to live|point (in )?living)\b|\bthinking (about|of) (dying|death|killing)\b"
     r"|\bcan'?t (go on|take (it|this) any ?more|do this any ?more)\b|\bnothing matters any ?more\b"
-    r"|\b(i|i'm|im|she|he|they|my \w+) (just )?(overdosed|is overdosing|am overdosing|are overdosing)\b|\boverdosing\b"
+    r"|\b(i|she|he|they|we|you) (just )?overdosed\b|\b(i'm|im|i am|she's|he's|is|are|they're) (\w+ )?overdosing\b"
     r"|\btook (way )?too much\b|\b(won'?t|will not|can'?t|cannot|doesn'?t|does not) (wake|respond)"
-    r"|\bunresponsive\b|\b(not|stopped) breathing\b|\bcollapsed\b|\bpassed out\b|\blips (are|turning) blue\b",
+    r"|\bunresponsive\b|\b(not|stopped|isn'?t|is not|aren'?t|barely) breathing\b|\bcollapsed\b|\bpassed out\b|\blips (are|turning) blue\b",
     re.I,
 )
 

@@ -1,0 +1,37 @@
+# make run: serve the chat on http://127.0.0.1:7860   make test: run every test
+# Both work from a fresh clone: they create .venv, install requirements.txt, build the index if needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test index install browser clean
+
+run: install index
+	$(PY) app.py
+
+test: install browser
+	$(PY) -m pytest -q tests
+
+index: install
+	@$(PY) -m retrieval build --check >/dev/null 2>&1 || $(PY) -m retrieval build
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first and alone, so that pip takes the CPU build and never resolves a CUDA one
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work offline).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; the browser tests will be skipped"; }
+
+clean:
+	rm -rf $(VENV) index test-artifacts

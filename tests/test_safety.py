@@ -1,0 +1,58 @@
+"""Unit tests: input validation, crisis detection and small talk, before any search."""
+
+import pytest
+
+from retrieval.safety import MAX_CHARS, check_input, is_crisis, smalltalk_kind
+
+CRISIS = [
+    "I'm going to kill myself",
+    "i don't want to be here anymore",
+    "everyone would be better off without me",
+    "I keep thinking about ending my life",
+    "my boyfriend took too much ketamine and won't wake up",
+    "she is not breathing after snorting ketamine",
+    "I want to hurt myself",
+    "i am having suicidal thoughts, can ketamine help?",
+]
+NOT_CRISIS = [
+    "what are the side effects of ketamine?",
+    "what is the risk of an overdose on ketamine?",
+    "what are ketamine withdrawal symptoms?",
+    "can ketamine cause seizures or high blood pressure?",
+    "is ketamine dangerous for people with heart problems?",
+    "why do people feel detached from their bodies on ketamine?",
+    "how long until I can go back to work after treatment?",
+]
+
+
+@pytest.mark.parametrize("text", CRISIS)
+def test_crisis_detected(text):
+    assert is_crisis(text)
+
+
+@pytest.mark.parametrize("text", NOT_CRISIS)
+def test_ordinary_questions_are_not_crisis(text):
+    assert not is_crisis(text)
+
+
+@pytest.mark.parametrize(
+    "text,kind",
+    [("Hello!", "greeting"), ("hi there", "greeting"), ("thank you so much", "thanks"), ("ok thanks", "thanks"),
+     ("Who are you?", "about"), ("bye", "bye"), ("hi, is ketamine addictive?", None), ("thanks, but does it hurt?", None)],
+)
+def test_smalltalk(text, kind):
+    assert smalltalk_kind(text) == kind
+
+
+@pytest.mark.parametrize(
+    "raw,problem",
+    [("", "empty"), ("   \n\t", "empty"), ("?!?", "no_words"), ("x" * (MAX_CHARS + 1), "too_long"),
+     ("side\x00effects", "control"), (None, "not_text"), (42, "not_text"), ("<b></b>", "empty")],
+)
+def test_invalid_inputs(raw, problem):
+    assert check_input(raw)[0] == problem
+
+
+def test_normalisation_strips_tags_and_folds_full_width():
+    assert check_input("<img src=x onerror=alert(1)>bladder") == (None, "bladder")
+    assert check_input("ｋｅｔａｍｉｎｅ ｓｉｄｅ ｅｆｆｅｃｔｓ") == (None, "ketamine side effects")
