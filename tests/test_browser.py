@@ -1,0 +1,52 @@
+"""A real browser (Debian's Chromium driven by Playwright) asks a question in the chat."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+def ask_in_page(page, question: str):
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator("#chat blockquote, #chat .notice").first.wait_for(timeout=60000)
+
+
+def test_chat_page_answers_with_quote_and_source(server, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server + "/", wait_until="networkidle")
+    assert "not medical advice" in page.content()
+    ask_in_page(page, "Can ketamine help with alcohol addiction?")
+    quote = page.locator("#chat blockquote").first
+    assert "alcohol" in quote.inner_text().lower()
+    assert "Ketamine for Addiction" in page.locator("#chat .attribution").first.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+    page.close()
+
+
+def test_user_html_is_shown_as_text(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/", wait_until="networkidle")
+    page.evaluate("window.__xss = false")
+    ask_in_page(page, "<img src=x onerror=\"window.__xss=true\">bladder")
+    assert page.evaluate("window.__xss") is False
+    assert "<img src=x" in page.locator("#chat").inner_text()
+    page.close()

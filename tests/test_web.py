@@ -1,0 +1,71 @@
+"""End to end over real HTTP on 127.0.0.1: the JSON API, health, and the chat through Gradio's own client."""
+
+import httpx
+import pytest
+
+from conftest import ROOT, SHARED_DEV, gold_items
+from retrieval.records import STATUSES
+from retrieval.web import escape_user_text, render_result
+
+
+def test_health_shows_the_manifest(server):
+    r = httpx.get(server + "/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["index"]["documents"] == 5 and body["index"]["model"]["name"]
+
+
+def test_api_answers_with_verbatim_attributed_passages(server):
+    r = httpx.post(server + "/api/ask", json={"question": "Does ketamine cause bladder problems?"}, timeout=60)
+    assert r.status_code == 200
+    result = r.json()
+    assert result["status"] == "answered"
+    p = result["passages"][0]
+    assert "bladder" in p["text"].lower()
+    assert (ROOT / p["path"]).read_text(encoding="utf-8")[p["start"] : p["end"]] == p["text"]
+    assert p["source"]["title"] and p["highlight"][0] >= p["start"] and p["highlight"][1] <= p["end"]
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [(b"not json", 400), (b'{"q": "x"}', 400), (b"[1,2]", 400), (b"\xff\xfe", 400), (b"x" * 70000, 413)],
+)
+def test_api_rejects_malformed_bodies(server, body, status):
+    r = httpx.post(server + "/api/ask", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status
+    assert "error" in r.json()
+
+
+ROBUST = gold_items(ROOT / "tests" / "gold.jsonl", "robust") + (gold_items(SHARED_DEV, "robust") if SHARED_DEV.is_file() else [])
+
+
+@pytest.mark.parametrize("item", ROBUST, ids=[it["id"] for it in ROBUST])
+def test_api_robust_inputs(server, item):
+    r = httpx.post(server + "/api/ask", json={"question": item["question"]}, timeout=60)
+    assert r.status_code == 200
+    assert r.json()["status"] in STATUSES
+
+
+def test_chat_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server + "/", verbose=False)
+    box, history = client.predict("can ketamine help with alcohol addiction?", [], api_name="/ask_chat")
+    assert box == ""
+    assert history[0]["role"] == "user" and history[1]["role"] == "assistant"
+    reply = history[1]["content"]
+    reply = reply if isinstance(reply, str) else str(reply)
+    assert "<blockquote" in reply and "alcohol" in reply.lower() and "Ketamine for Addiction" in reply
+
+
+def test_user_text_is_never_markup():
+    shown = escape_user_text("<img src=x onerror=alert(1)> **bold** [link](http://x)")
+    assert "<img" not in shown and "&lt;img" in shown
+    assert "\\*\\*bold\\*\\*" in shown and "\\[link\\]" in shown
+
+
+def test_render_escapes_passage_text_and_marks_highlight(engine):
+    result = engine.ask("can ketamine cause bladder problems?")
+    html = render_result(result)
+    assert html.count("<blockquote") == len(result.passages) and "<mark>" in html
+    assert "<cite>" in html
