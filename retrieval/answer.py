@@ -7,8 +7,8 @@ import threading
 import numpy as np
 
 from . import index as index_mod
-from .config import Settings
-from .embedding import get_encoder
+from .config import ABSTENTION, Abstention, Settings
+from .embedding import load_encoders
 from .records import Passage, Result
 from .safety import MESSAGES, check_input, is_crisis, smalltalk_kind
 from .search import Ranking, Searcher
@@ -19,9 +19,11 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.encoder = get_encoder(self.settings.model)
+        self.encoders = load_encoders(self.settings.encoders)
         self.index = index_mod.load(self.settings)
-        self.searcher = Searcher(self.index, self.encoder, self.settings.search)
+        self.searcher = Searcher(self.index, self.encoders, self.settings.search)
+        self.judge = list(self.encoders)[-1]
+        self.abstention: Abstention = ABSTENTION[self.judge]
 
     def ask(self, question: object, id: object = None) -> Result:
         """The result object for one message (never raises on user input)."""
@@ -44,19 +46,23 @@ class Engine:
         """Best passages above the thresholds, never overlapping, near-duplicates credited not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        if r.dense[best] < a.min_dense or r.coverage < a.min_coverage:
+        judged = r.dense[self.judge]
+        if not answerable(float(judged.max()), r.coverage, self.abstention):
             return []
-        vectors = self.searcher.passage_vectors
+        vectors = self.searcher.passage_vectors[self.searcher.primary]
         chosen: list[int] = []
         credits: dict[int, list[dict]] = {}
         for pos in r.order[: 4 * a.top_k]:
             pos = int(pos)
-            if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or r.dense[pos] < a.min_dense):
+            if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or judged[pos] < self.abstention.min_top):
                 break
-            twin = next((c for c in chosen if float(vectors[c] @ vectors[pos]) >= a.duplicate_cosine), None)
+            src = self.index.chunks[pos].source_id
+            twin = next(
+                (c for c in chosen if self.index.chunks[c].source_id != src and float(vectors[c] @ vectors[pos]) >= a.duplicate_cosine),
+                None,
+            )
             if twin is not None:
-                src = self.index.chunks[pos].source_id
-                if src != self.index.chunks[twin].source_id and all(d["id"] != src for d in credits[twin]):
+                if all(d["id"] != src for d in credits[twin]):
                     credits[twin].append(self.index.sources[src].attribution())
                 continue
             chosen.append(pos)
@@ -79,6 +85,11 @@ class Engine:
             highlight=list(best_sentence),
             also_in=also_in,
         )
+
+
+def answerable(top: float, coverage: float, rule: Abstention) -> bool:
+    """The abstention rule (see config.Abstention for how its thresholds were chosen)."""
+    return top >= rule.min_top and (coverage >= rule.min_coverage or top >= rule.confident_top)
 
 
 _engine: Engine | None = None

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("eval", help="score a gold file and print the figures")
     e.add_argument("file", nargs="?", type=Path, default=DEFAULT_GOLD, help="gold JSONL (default: tests/gold.jsonl)")
     e.add_argument("--misses", action="store_true", help="also list the items the pipeline got wrong")
+    e.add_argument("--calibrate", action="store_true", help="choose abstention thresholds on the file's tune split")
     args = parser.parse_args(argv)
     try:
         return {"build": _build, "ask": _ask, "eval": _eval}[args.command](args, Settings())
@@ -58,13 +59,14 @@ def _build(args, settings: Settings) -> int:
         reason = staleness(settings)
         print(f"stale: {reason}" if reason else "index is current")
         return 1 if reason else 0
-    from .embedding import get_encoder
+    from .embedding import load_encoders
 
-    m = build(settings, get_encoder(settings.model))
+    m = build(settings, load_encoders(settings.encoders))
     c = m["counts"]
     print(
         f"built {m['build_id']}: {c['documents']} documents, {c['chunks']} passages, {c['sentences']} sentences, "
-        f"{c['vocabulary']} vocabulary words; model {m['model']['name']} ({m['model']['version']}); "
+        f"{c['vocabulary']} vocabulary words; models "
+        f"{', '.join(e['name'] + ' (' + e['version'] + ')' for e in m['encoders'].values())}; "
         f"{m['build_seconds']} s; in {settings.index_dir}"
     )
     return 0
@@ -126,13 +128,14 @@ def format_result(result) -> str:
 
 def _eval(args, settings: Settings) -> int:
     from .answer import Engine
-    from .evaluate import report
+    from .evaluate import calibrate, load_gold, report
 
     if not args.file.is_file():
         print(f"error: {args.file}: no such gold file", file=sys.stderr)
         return 2
     try:
-        print(report(Engine(settings), args.file, verbose=args.misses))
+        engine = Engine(settings)
+        print(calibrate(engine, load_gold(args.file)) if args.calibrate else report(engine, args.file, verbose=args.misses))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

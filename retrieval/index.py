@@ -5,9 +5,10 @@ Layout (plain files, no pickle):
     index/builds/<id>/manifest.json    model, corpus hashes, settings, counts, versions, checksums
     index/builds/<id>/chunks.jsonl     one passage per line with offsets and sentence spans
     index/builds/<id>/sources.json     attribution of each source at build time
-    index/builds/<id>/passages.faiss   FAISS inner-product index of passage vectors
-    index/builds/<id>/sentences.npy    one vector per sentence, in chunk order
-    index/builds/<id>/vocab.json|.npy  words of the sources and their vectors (for abstention)
+    index/builds/<id>/passages-<encoder>.faiss   FAISS inner-product index of passage vectors
+    index/builds/<id>/sentences-<encoder>.npy    one vector per sentence, in chunk order
+    index/builds/<id>/sentence_owner.npy         the chunk of each sentence
+    index/builds/<id>/vocab.json|.npy  words of the sources and their primary-encoder vectors (abstention)
     index/builds/<id>/bm25/            bm25s's own JSON + .npy files
 """
 
@@ -47,8 +48,8 @@ class Index:
     manifest: dict
     chunks: list[Chunk]
     sources: dict[str, Source]
-    passages: faiss.Index
-    sentence_vectors: np.ndarray
+    passages: dict[str, faiss.Index]  # per encoder key
+    sentence_vectors: dict[str, np.ndarray]  # per encoder key
     sentence_owner: np.ndarray  # chunk position of each sentence vector
     vocab: list[str]
     vocab_vectors: np.ndarray
@@ -56,7 +57,7 @@ class Index:
     folder: Path
 
 
-def build(settings: Settings, encoder: Encoder, progress: bool = True) -> dict:
+def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
     """Build a new index beside the live one and switch to it; returns the new manifest."""
     t0 = time.time()
     docs = read_corpus(settings.corpus_dir)
@@ -69,7 +70,7 @@ def build(settings: Settings, encoder: Encoder, progress: bool = True) -> dict:
     tmp = builds / f".{build_id}.partial"
     tmp.mkdir()
     try:
-        _write_build(tmp, settings, encoder, docs, chunks, progress)
+        _write_build(tmp, settings, encoders, docs, chunks, progress)
         manifest = json.loads((tmp / "manifest.json").read_text())
         manifest["build_id"] = build_id
         manifest["build_seconds"] = round(time.time() - t0, 2)
@@ -83,35 +84,33 @@ def build(settings: Settings, encoder: Encoder, progress: bool = True) -> dict:
     return manifest
 
 
-def _write_build(folder: Path, settings: Settings, encoder: Encoder, docs, chunks: list[Chunk], progress: bool) -> None:
+def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder], docs, chunks: list[Chunk], progress: bool) -> None:
     from tqdm import tqdm
 
     with_heading = settings.chunking.heading_context
-    sentence_texts, owner = [], []
-    for pos, c in enumerate(chunks):
-        for s, e in c.sentences:
-            sentence_texts.append(_file_text(docs, c)[s:e])
-            owner.append(pos)
+    texts = {f"corpus/{s.file}": t for s, t in docs}
+    sentence_texts = [texts[c.path][s:e] for c in chunks for s, e in c.sentences]
+    owner = [pos for pos, c in enumerate(chunks) for _ in c.sentences]
     vocab = sorted({w for c in chunks for w in words(c.text) if len(w) > 2})
-    batches = [
-        ("passages", [c.embed_text(with_heading) for c in chunks]),
-        ("sentences", sentence_texts),
-        ("vocabulary", vocab),
-    ]
-    vectors = {}
-    with tqdm(total=sum(len(t) for _, t in batches), desc="Embedding", unit="text", disable=not progress) as bar:
-        for name, texts in batches:
+    primary = next(iter(encoders))
+    jobs = [(key, "passages", [c.embed_text(with_heading) for c in chunks]) for key in encoders]
+    jobs += [(key, "sentences", sentence_texts) for key in encoders]
+    jobs += [(primary, "vocab", vocab)]
+    vectors: dict[tuple[str, str], np.ndarray] = {}
+    with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
+        for key, what, batch in jobs:
             out = []
-            for i in range(0, len(texts), 64):
-                out.append(encoder.encode(texts[i : i + 64]))
-                bar.update(len(texts[i : i + 64]))
-            vectors[name] = np.vstack(out).astype(np.float32)
-    index = faiss.IndexFlatIP(vectors["passages"].shape[1])
-    index.add(vectors["passages"])
-    faiss.write_index(index, str(folder / "passages.faiss"))
-    np.save(folder / "sentences.npy", vectors["sentences"])
+            for i in range(0, len(batch), 64):
+                out.append(encoders[key].encode(batch[i : i + 64]))
+                bar.update(len(batch[i : i + 64]))
+            vectors[key, what] = np.vstack(out).astype(np.float32)
+    for key in encoders:
+        index = faiss.IndexFlatIP(vectors[key, "passages"].shape[1])
+        index.add(vectors[key, "passages"])
+        faiss.write_index(index, str(folder / f"passages-{key}.faiss"))
+        np.save(folder / f"sentences-{key}.npy", vectors[key, "sentences"])
     np.save(folder / "sentence_owner.npy", np.asarray(owner, dtype=np.int32))
-    np.save(folder / "vocab.npy", vectors["vocabulary"])
+    np.save(folder / "vocab.npy", vectors[primary, "vocab"])
     _write_json(folder / "vocab.json", vocab)
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
@@ -124,7 +123,8 @@ def _write_build(folder: Path, settings: Settings, encoder: Encoder, docs, chunk
         folder / "manifest.json",
         {
             "settings": settings.fingerprint(),
-            "model": encoder_identity(settings.model),
+            "encoders": {key: encoder_identity(key) for key in encoders},
+            "model": encoder_identity(primary),
             "corpus": corpus_state(settings.corpus_dir),
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -137,13 +137,6 @@ def _write_build(folder: Path, settings: Settings, encoder: Encoder, docs, chunk
     )
 
 
-def _file_text(docs, chunk: Chunk) -> str:
-    for source, text in docs:
-        if source.id == chunk.source_id:
-            return text
-    raise KeyError(chunk.source_id)
-
-
 def staleness(settings: Settings) -> str | None:
     """Why the live index does not match corpus, model and settings (None when it is current)."""
     try:
@@ -152,8 +145,9 @@ def staleness(settings: Settings) -> str | None:
         return str(e)
     if manifest.get("settings") != settings.fingerprint():
         return "the chunking settings, model choice or index format changed"
-    if manifest.get("model") != encoder_identity(settings.model):
-        return f"the model changed (index built with {manifest.get('model')})"
+    wanted = {key: encoder_identity(key) for key in settings.encoders}
+    if manifest.get("encoders") != wanted:
+        return f"the models changed (index built with {manifest.get('encoders')}, now {wanted})"
     old, current = manifest.get("corpus", {}), corpus_state(settings.corpus_dir)
     if not isinstance(old, dict) or not all(isinstance(v, dict) for v in old.values()):
         return "the index manifest's corpus record is unreadable"
@@ -193,8 +187,10 @@ def load(settings: Settings) -> Index:
         p = folder / rel
         if not p.is_file() or sha256_bytes(p.read_bytes()) != digest:
             raise IndexUnavailable(f"{p} is missing or damaged (checksum mismatch); {fix}")
-    if manifest.get("model") != encoder_identity(settings.model):
-        raise IndexUnavailable(f"the index was built with {manifest.get('model')}, not {settings.model!r}; {fix}")
+    built = manifest.get("encoders", {})
+    for key in settings.encoders:
+        if built.get(key) != encoder_identity(key):
+            raise IndexUnavailable(f"the index was built with {built}, which does not match {key} {encoder_identity(key)}; {fix}")
     try:
         chunks = [Chunk.from_json(json.loads(line)) for line in (folder / "chunks.jsonl").read_text("utf-8").splitlines()]
         sources = {d["id"]: Source(**d) for d in json.loads((folder / "sources.json").read_text("utf-8"))}
@@ -202,8 +198,8 @@ def load(settings: Settings) -> Index:
             manifest=manifest,
             chunks=chunks,
             sources=sources,
-            passages=faiss.read_index(str(folder / "passages.faiss")),
-            sentence_vectors=np.load(folder / "sentences.npy", allow_pickle=False),
+            passages={k: faiss.read_index(str(folder / f"passages-{k}.faiss")) for k in settings.encoders},
+            sentence_vectors={k: np.load(folder / f"sentences-{k}.npy", allow_pickle=False) for k in settings.encoders},
             sentence_owner=np.load(folder / "sentence_owner.npy", allow_pickle=False),
             vocab=json.loads((folder / "vocab.json").read_text("utf-8")),
             vocab_vectors=np.load(folder / "vocab.npy", allow_pickle=False),

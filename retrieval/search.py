@@ -1,4 +1,4 @@
-"""Ranking passages for a question: dense, sentence-level and BM25 signals fused by z-score."""
+"""Ranking passages for a question: per-encoder dense and sentence signals plus BM25, fused by z-score."""
 
 from __future__ import annotations
 
@@ -26,15 +26,19 @@ _QUESTION_WORDS = ENGLISH_STOP_WORDS | {
 class Ranking:
     """Per-passage signals and their fusion for one question (arrays indexed by chunk position)."""
 
-    dense: np.ndarray
-    sentence_scores: np.ndarray  # cosine of each sentence vector
-    sentence_max: np.ndarray
-    sentence_mean: np.ndarray
+    dense: dict[str, np.ndarray]  # per encoder: cosine of question and (heading + passage)
+    sentence_max: dict[str, np.ndarray]
+    sentence_mean: dict[str, np.ndarray]
+    sentence_scores: np.ndarray  # summed cosine of each sentence over encoders (for the highlight)
     bm25: np.ndarray
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first
     coverage: float  # how well the sources cover the question's least-known key word (0..1)
     uncovered: str  # that word
+
+    @property
+    def primary_dense(self) -> np.ndarray:
+        return next(iter(self.dense.values()))
 
 
 def key_words(question: str) -> list[str]:
@@ -49,45 +53,45 @@ def zscore(x: np.ndarray) -> np.ndarray:
 
 
 class Searcher:
-    """Scores every passage of an index for a question with one encoder call."""
+    """Scores every passage of an index for a question: one encoding per encoder."""
 
-    def __init__(self, index: Index, encoder: Encoder, settings: SearchSettings) -> None:
-        self.index, self.encoder, self.settings = index, encoder, settings
-        self.passage_vectors = index.passages.reconstruct_n(0, index.passages.ntotal)
-        n = len(index.chunks)
+    def __init__(self, index: Index, encoders: dict[str, Encoder], settings: SearchSettings) -> None:
+        self.index, self.encoders, self.settings = index, encoders, settings
+        self.primary = next(iter(encoders))
+        self.passage_vectors = {k: index.passages[k].reconstruct_n(0, index.passages[k].ntotal) for k in encoders}
         self._owner = index.sentence_owner
-        self._counts = np.bincount(self._owner, minlength=n).astype(np.float32)
+        self._n = len(index.chunks)
+        self._counts = np.maximum(np.bincount(self._owner, minlength=self._n), 1).astype(np.float32)
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
 
     def rank(self, question: str) -> Ranking:
-        keys = key_words(question)
-        unknown = sorted({w for w in keys if stem(w) not in self._vocab_stems})
-        vecs = self.encoder.encode([question, *unknown])
-        q = vecs[0]
-        dense = self.passage_vectors @ q
-        sent = self.index.sentence_vectors @ q
-        n = len(self.index.chunks)
-        s_max = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(s_max, self._owner, sent)
-        s_mean = np.bincount(self._owner, weights=sent, minlength=n) / np.maximum(self._counts, 1)
-        bm25 = self.index.lexical.scores(question)
+        unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
+        dense, s_max, s_mean = {}, {}, {}
+        sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         st = self.settings
-        fused = (
-            st.w_dense * zscore(dense)
-            + st.w_sentence_max * zscore(s_max)
-            + st.w_sentence_mean * zscore(s_mean.astype(np.float32))
-            + st.w_bm25 * zscore(bm25)
-        )
+        fused = st.w_bm25 * zscore(bm25 := self.index.lexical.scores(question))
         coverage, uncovered = 1.0, ""
-        if unknown:
-            nearest = (vecs[1:] @ self.index.vocab_vectors.T).max(axis=1)
-            i = int(nearest.argmin())
-            coverage, uncovered = float(nearest[i]), unknown[i]
+        for key, enc in self.encoders.items():
+            extra = unknown if key == self.primary else []
+            vecs = enc.encode([question, *extra], query=True)
+            q = vecs[0]
+            dense[key] = self.passage_vectors[key] @ q
+            sent = self.index.sentence_vectors[key] @ q
+            sentence_scores += sent
+            s_max[key] = np.full(self._n, -1.0, dtype=np.float32)
+            np.maximum.at(s_max[key], self._owner, sent)
+            s_mean[key] = (np.bincount(self._owner, weights=sent, minlength=self._n) / self._counts).astype(np.float32)
+            fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max[key])
+            fused = fused + st.w_sentence_mean * zscore(s_mean[key])
+            if extra:
+                nearest = (vecs[1:] @ self.index.vocab_vectors.T).max(axis=1)
+                i = int(nearest.argmin())
+                coverage, uncovered = float(nearest[i]), unknown[i]
         return Ranking(
             dense=dense,
-            sentence_scores=sent,
             sentence_max=s_max,
             sentence_mean=s_mean,
+            sentence_scores=sentence_scores,
             bm25=bm25,
             fused=fused,
             order=np.argsort(-fused, kind="stable"),

@@ -23,11 +23,11 @@ from retrieval.config import Settings  # noqa: E402
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
     """Settings whose index lives in a temporary folder, built once with the real model."""
-    from retrieval.embedding import get_encoder
+    from retrieval.embedding import load_encoders
     from retrieval.index import build
 
-    s = Settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path_factory.mktemp("index"), model="minilm")
-    build(s, get_encoder(s.model), progress=False)
+    s = Settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path_factory.mktemp("index"))
+    build(s, load_encoders(s.encoders), progress=False)
     return s
 
 

@@ -73,5 +73,5 @@ def test_eval_prints_the_figures(settings):
     r = run_cli("eval", env_extra=env(settings))
     assert r.returncode == 0, r.stderr
     for label in ("Recall@1", "Recall@3", "MRR@5", "out-of-scope abstention", "false abstention", "crisis recall",
-                  "BM25 alone", "MiniLM alone"):
+                  "BM25 alone", "all-MiniLM-L6-v2 alone", "pipeline without bm25"):
         assert label in r.stdout

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 from retrieval.config import Settings
-from retrieval.embedding import get_encoder
+from retrieval.embedding import load_encoders
 from retrieval.evaluate import PassageAudit
 from retrieval.index import IndexUnavailable, build, live_folder, load, staleness
 
@@ -43,15 +43,15 @@ def test_passages_are_a_few_sentences(engine):
 
 
 def test_check_current_then_stale_after_touch_and_edit(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model="minilm")
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
     assert staleness(s) and "no index" in staleness(s)
-    build(s, get_encoder("minilm"), progress=False)
+    build(s, load_encoders(s.encoders), progress=False)
     assert staleness(s) is None
     f = corpus_copy / "004_27f61f780479b0d4.txt"
     f.touch()
     f.write_bytes(f.read_bytes())  # same bytes, new modification time
     assert "modified since the build" in staleness(s)
-    build(s, get_encoder("minilm"), progress=False)
+    build(s, load_encoders(s.encoders), progress=False)
     assert staleness(s) is None
     with open(f, "a", encoding="utf-8") as out:
         out.write("Ketamine is also studied for other conditions.\n")
@@ -59,8 +59,8 @@ def test_check_current_then_stale_after_touch_and_edit(tmp_path, corpus_copy):
 
 
 def test_damaged_index_is_refused_with_the_fix(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model="minilm")
-    build(s, get_encoder("minilm"), progress=False)
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+    build(s, load_encoders(s.encoders), progress=False)
     folder = live_folder(s.index_dir)
     (folder / "chunks.jsonl").write_text("garbage\n", encoding="utf-8")
     with pytest.raises(IndexUnavailable, match="chunks.jsonl is missing or damaged.*python -m retrieval build"):
@@ -78,19 +78,19 @@ def test_manifest_records_build_metadata(engine):
 
 
 def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model="minilm")
-    build(s, get_encoder("minilm"), progress=False)
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+    build(s, load_encoders(s.encoders), progress=False)
     before = live_folder(s.index_dir)
 
     class Exploding:
         name, version, dim = "x", "1", 384
 
-        def encode(self, texts):
+        def encode(self, texts, query=False):
             raise RuntimeError("killed half way")
 
     (corpus_copy / "001_112d98e9cbde18f5.txt").write_text("Changed text. It is new.\n", encoding="utf-8")
     with pytest.raises(RuntimeError):
-        build(s, Exploding(), progress=False)
+        build(s, {"minilm": Exploding()}, progress=False)
     assert live_folder(s.index_dir) == before
     assert load(s).chunks
     assert not [p for p in (s.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
