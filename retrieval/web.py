@@ -1,4 +1,9 @@
-"""The web app: a Gradio chat (full page at /, frameless at /embed) and a JSON API, over `Engine.ask`."""
+"""The web app: a Gradio chat (full page at /, frameless at /embed) and a JSON API, over `Engine.ask`.
+
+Everything is served by this process: the chat, its scripts (also as a web component at
+/gradio.js), the API docs' assets. Who may frame or script the chat from another site is
+set by ALLOWED_EMBED_ORIGINS. Questions are never logged unless UNANSWERED_LOG is set.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,22 @@ import logging
 import os
 import re
 import threading
+import time
+from collections import Counter
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi import Request  # noqa: E402
+from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
+from fastapi.responses import FileResponse, JSONResponse  # noqa: E402
+from fastapi_offline import FastAPIOffline  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
-from .answer import Engine, get_engine  # noqa: E402
+from .answer import get_engine  # noqa: E402
 from .config import Settings  # noqa: E402
 from .index import IndexUnavailable, read_manifest  # noqa: E402
 from .records import Result  # noqa: E402
@@ -31,17 +43,45 @@ EXAMPLES = [
     "How quickly does ketamine work for depression?",
 ]
 MAX_BODY_BYTES = 16 * 1024
+# Two cores: two questions encode at once (each encoder call is CPU-bound); more would only queue
+# inside PyTorch and raise every request's latency. Requests beyond that wait their turn.
+CONCURRENCY = int(os.environ.get("ANSWER_CONCURRENCY", "2"))
 UNAVAILABLE = "The answer index is not available right now. Please try again later; staff can rebuild it with `python -m retrieval build`."
+GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 CSS = """
-.quote { margin: 0.4em 0 0.2em; padding: 0.5em 0.8em; border-left: 4px solid #5b8def; background: rgba(91,141,239,0.07); font-style: normal; }
-.quote mark { background: #fff3a8; color: inherit; padding: 0 1px; }
+.quote { margin: 0.4em 0 0.2em; padding: 0.5em 0.8em; border-left: 4px solid #2f6fb0; background: rgba(47,111,176,0.07); font-style: normal; }
+.quote mark { background: #fff0a0; color: inherit; padding: 0 1px; }
 .attribution { margin: 0 0 0.9em 0.9em; font-size: 0.88em; opacity: 0.85; }
 .attribution a { text-decoration: underline; }
 .notice { font-weight: 600; }
-.disclaimer { font-size: 0.85em; opacity: 0.8; }
+.disclaimer { font-size: 0.8em; opacity: 0.8; margin: 0; }
 """
-EMBED_CSS = CSS + "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
+# Show the newest question and the start of its answer (the best quote), not the end of the last quote.
+SCROLL_TO_ANSWER = """() => { setTimeout(() => {
+  for (const wrap of document.querySelectorAll('#chat .bubble-wrap')) {
+    const rows = wrap.querySelectorAll('.user-row');
+    if (!rows.length) continue;
+    const row = rows[rows.length - 1];
+    wrap.scrollTop += row.getBoundingClientRect().top - wrap.getBoundingClientRect().top - 8;
+  }
+}, 150); }"""
+EMBED_CSS = CSS + """
+footer { display: none !important; }
+.gradio-container { padding: 4px 8px !important; max-width: 100% !important; }
+"""
+
+
+class Question(BaseModel):
+    """Body of POST /api/ask."""
+
+    question: str
+
+
+def allowed_origins() -> list[str]:
+    """Origins (scheme://host[:port]) allowed to frame /embed and load the web component."""
+    return [o.rstrip("/") for o in os.environ.get("ALLOWED_EMBED_ORIGINS", "").split() if o.strip()]
 
 
 def escape_user_text(text: str) -> str:
@@ -61,8 +101,8 @@ def render_result(result: Result) -> str:
 
 
 def _highlighted(p) -> str:
-    if not p.highlight:
-        return html.escape(p.text)
+    if not p.highlight or p.highlight == [p.start, p.end]:
+        return html.escape(p.text)  # a one-sentence quote needs no emphasis
     a, b = p.highlight[0] - p.start, p.highlight[1] - p.start
     return f"{html.escape(p.text[:a])}<mark>{html.escape(p.text[a:b])}</mark>{html.escape(p.text[b:])}"
 
@@ -81,58 +121,112 @@ def _also(others: list[dict]) -> str:
     return "<br>Also said in: " + "; ".join(_attribution(o) for o in others)
 
 
-def _ask(question) -> Result | None:
-    try:
-        return get_engine().ask(question)
-    except IndexUnavailable as e:
-        log.error("index unavailable: %s", e)
-        return None
+class Service:
+    """Answers for the web: a bounded number at once, counted by status, unanswered ones optionally logged."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counts: Counter[str] = Counter()
+        self._slots = threading.BoundedSemaphore(CONCURRENCY)
+        self._count_lock = threading.Lock()
+        self.unanswered_log = os.environ.get("UNANSWERED_LOG") or None
+        if self.unanswered_log:
+            log.warning("UNANSWERED_LOG is set: questions the sources do not answer are appended to %s", self.unanswered_log)
+
+    def ask(self, question) -> Result | None:
+        try:
+            with self._slots:
+                result = get_engine(self.settings).ask(question)
+        except IndexUnavailable as e:
+            log.error("index unavailable: %s", e)
+            self._count("unavailable")
+            return None
+        self._count(result.status)
+        if self.unanswered_log and result.status == "no_match":
+            with self._count_lock, open(self.unanswered_log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "question": result.question}) + "\n")
+        return result
+
+    def _count(self, status: str) -> None:
+        with self._count_lock:
+            self.counts[status] += 1
+
+    def respond(self, message: str, history: list):
+        """Gradio handler: append the user's message (as text) and the bot's answer."""
+        result = self.ask(message)
+        reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
+        history = list(history or []) + [
+            {"role": "user", "content": escape_user_text(message or "")},
+            {"role": "assistant", "content": reply},
+        ]
+        return "", history
+
+    def chat_blocks(self, embedded: bool) -> gr.Blocks:
+        """The chat UI; `embedded` drops the page title and sizes it for an iframe."""
+        with gr.Blocks(title="Ketamine therapy questions", analytics_enabled=False) as demo:
+            if not embedded:
+                gr.Markdown(
+                    "## Questions about ketamine therapy\n"
+                    "Answers are passages quoted word for word from published articles, each with its source."
+                )
+            chat = gr.Chatbot(
+                label="Answers quoted from articles",
+                show_label=not embedded,
+                autoscroll=False,
+                height=330 if embedded else 520,
+                sanitize_html=True,
+                render_markdown=True,
+                elem_id="chat",
+                buttons=[],
+                placeholder="Ask a question about ketamine therapy. Answers are quoted from published articles.",
+            )
+            box = gr.Textbox(
+                placeholder="Type your question, e.g. Is ketamine addictive?",
+                show_label=False,
+                max_length=MAX_CHARS,
+                submit_btn="Ask",
+                elem_id="question",
+                autofocus=not embedded,
+            )
+            gr.Examples(EXAMPLES[:2] if embedded else EXAMPLES, inputs=box, label="Try asking")
+            gr.HTML(f'<p class="disclaimer">{html.escape(DISCLAIMER)}</p>')
+            event = box.submit(self.respond, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
+            event.then(None, js=SCROLL_TO_ANSWER)
+        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+        return demo
 
 
-def respond(message: str, history: list):
-    """Gradio handler: append the user's message (as text) and the bot's answer."""
-    result = _ask(message)
-    reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
-    history = list(history or []) + [
-        {"role": "user", "content": escape_user_text(message or "")},
-        {"role": "assistant", "content": reply},
-    ]
-    return "", history
-
-
-def chat_blocks(embedded: bool) -> gr.Blocks:
-    """The chat UI; `embedded` drops the page title for use inside an iframe."""
-    with gr.Blocks(title="Ketamine therapy questions", analytics_enabled=False) as demo:
-        if not embedded:
-            gr.Markdown("## Questions about ketamine therapy\nAnswers are passages quoted word for word from published articles, each with its source.")
-        chat = gr.Chatbot(
-            label="Answers quoted from articles",
-            height=380 if embedded else 520,
-            sanitize_html=True,
-            render_markdown=True,
-            elem_id="chat",
-            buttons=[],
-        )
-        box = gr.Textbox(
-            placeholder="Type your question, e.g. Is ketamine addictive?",
-            show_label=False,
-            max_length=MAX_CHARS,
-            submit_btn="Ask",
-            elem_id="question",
-            autofocus=not embedded,
-        )
-        gr.Examples(EXAMPLES, inputs=box, label="Try asking")
-        gr.HTML(f'<p class="disclaimer">{html.escape(DISCLAIMER)}</p>')
-        box.submit(respond, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
-    return demo
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """FastAPI app with the API routes and both chat pages mounted."""
+def create_app(settings: Settings | None = None):
+    """FastAPI app with the API routes, security headers, CORS, and both chat pages mounted."""
     settings = settings or Settings()
-    app = FastAPI(title="Ketamine therapy Q&A", description="Verbatim passages from the clinic's articles.", docs_url="/api/docs", redoc_url=None)
+    service = Service(settings)
+    origins = allowed_origins()
+    root_path = os.environ.get("ROOT_PATH", "").rstrip("/")
+    app = FastAPIOffline(
+        title="Ketamine therapy Q&A",
+        description="Answers are verbatim passages of the clinic's articles, with their sources; never generated text.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        root_path=root_path,
+    )
+    app.state.service = service
+    frame_ancestors = " ".join(["'self'", *origins])
 
-    @app.get("/healthz")
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    # Declared by us so Gradio adds none of its own: only the allowed origins may script the chat.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"], max_age=600
+    )
+
+    @app.get("/healthz", summary="Health and the index being served")
     def healthz():
         try:
             m = read_manifest(settings.index_dir)
@@ -146,11 +240,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "documents": m["counts"]["documents"],
                 "chunks": m["counts"]["chunks"],
                 "model": m["model"],
+                "encoders": m.get("encoders"),
             },
+            "answers_by_status": dict(service.counts),
         }
 
-    @app.post("/api/ask")
+    @app.post(
+        "/api/ask",
+        summary="Answer one question with verbatim passages",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": Question.model_json_schema()}}}},
+        responses={400: {"description": "Body is not JSON or has no question"}, 413: {"description": "Body too large"}},
+    )
     async def api_ask(request: Request):
+        """Body `{"question": "..."}` → the result object: status, fixed message, verbatim passages with sources."""
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
@@ -160,32 +262,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"error": 'body must be JSON: {"question": "..."}'}, status_code=400)
         if not isinstance(data, dict) or "question" not in data:
             return JSONResponse({"error": 'body must be a JSON object with a "question" field'}, status_code=400)
-        result = await _run(data["question"])
+        result = await run_in_threadpool(service.ask, data["question"])
         if result is None:
             return JSONResponse({"error": UNAVAILABLE}, status_code=503)
         return result.to_json()
 
-    gr.mount_gradio_app(app, chat_blocks(embedded=True), path="/embed", css=EMBED_CSS, footer_links=[])
-    gr.mount_gradio_app(app, chat_blocks(embedded=False), path="", css=CSS, footer_links=["api"])
+    @app.api_route("/api/ask", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    def api_ask_wrong_method():
+        return JSONResponse({"error": "use POST with a JSON body"}, status_code=405, headers={"Allow": "POST"})
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js():
+        """Gradio's web-component loader, served here so a clinic's page needs no CDN."""
+        return FileResponse(GRADIO_JS, media_type="text/javascript")
+
+    theme = gr.themes.Default(font=[FONT], font_mono=["ui-monospace", "monospace"])
+    gr.mount_gradio_app(
+        app, service.chat_blocks(embedded=True), path="/embed", css=EMBED_CSS, theme=theme, footer_links=[],
+        root_path=f"{root_path}/embed" if root_path else None,
+    )
+    gr.mount_gradio_app(
+        app, service.chat_blocks(embedded=False), path="", css=CSS, theme=theme, footer_links=["api"],
+        root_path=root_path or None,
+    )
     return app
 
 
-async def _run(question) -> Result | None:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_ask, question)
-
-
-def warm_up() -> None:
-    """Load model and index in the background so the port opens at once."""
+def warm_up(settings: Settings | None = None) -> None:
+    """Load model and index in the background so the port opens at once; early questions wait for it."""
     def load():
         try:
-            get_engine()
+            get_engine(settings)
             log.info("model and index loaded")
         except IndexUnavailable as e:
             log.error("%s", e)
 
     threading.Thread(target=load, daemon=True).start()
-
-
-__all__ = ["create_app", "warm_up", "render_result", "escape_user_text", "Engine"]

@@ -1,5 +1,7 @@
 """End to end over real HTTP on 127.0.0.1: the JSON API, health, and the chat through Gradio's own client."""
 
+import json
+
 import httpx
 import pytest
 
@@ -69,3 +71,42 @@ def test_render_escapes_passage_text_and_marks_highlight(engine):
     html = render_result(result)
     assert html.count("<blockquote") == len(result.passages) and "<mark>" in html
     assert "<cite>" in html
+
+
+def test_wrong_method_and_unknown_route(server):
+    r = httpx.get(server + "/api/ask")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert httpx.get(server + "/api/nothing-here").status_code == 404
+
+
+def test_security_headers_on_every_page(server):
+    for path in ("/", "/embed/", "/healthz", "/api/docs"):
+        r = httpx.get(server + path)
+        assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert "server" not in r.headers
+
+
+def test_openapi_documents_the_api(server):
+    spec = httpx.get(server + "/api/openapi.json").json()
+    assert "/api/ask" in spec["paths"] and "post" in spec["paths"]["/api/ask"]
+    docs = httpx.get(server + "/api/docs").text
+    assert "cdn." not in docs and "swagger-ui-bundle.js" in docs
+
+
+def test_health_counts_answers_without_their_text(server):
+    httpx.post(server + "/api/ask", json={"question": "how do I bake sourdough bread?"}, timeout=60)
+    body = httpx.get(server + "/healthz").json()
+    assert body["answers_by_status"].get("no_match", 0) >= 1
+    assert "sourdough" not in json.dumps(body)
+
+
+def test_concurrent_clients_get_the_same_answers(server):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "scripts/loadtest.py", "--url", server, "--clients", "8", "--requests", "80"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "errors 0, wrong answers 0" in r.stdout
