@@ -279,11 +279,9 @@ def create_app(settings: Settings | None = None):
     theme = gr.themes.Default(font=[FONT], font_mono=["ui-monospace", "monospace"])
     gr.mount_gradio_app(
         app, service.chat_blocks(embedded=True), path="/embed", css=EMBED_CSS, theme=theme, footer_links=[],
-        root_path=f"{root_path}/embed" if root_path else None,
     )
     gr.mount_gradio_app(
         app, service.chat_blocks(embedded=False), path="", css=CSS, theme=theme, footer_links=["api"],
-        root_path=root_path or None,
     )
     return app
 
