@@ -6,11 +6,11 @@ The public API: `Engine(settings).ask(question)` returns a `Result`; `index.buil
 from .config import Settings
 from .records import Chunk, Passage, Result, Source
 
-__all__ = ["Settings", "Source", "Chunk", "Passage", "Result", "Engine", "get_engine"]
+__all__ = ["Settings", "Source", "Chunk", "Passage", "Result", "Engine"]
 
 
 def __getattr__(name):  # lazy: importing the package must not load torch
-    if name in ("Engine", "get_engine"):
+    if name == "Engine":
         from . import answer
 
         return getattr(answer, name)

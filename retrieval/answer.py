@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from . import index as index_mod
@@ -90,16 +88,3 @@ class Engine:
 def answerable(top: float, coverage: float, rule: Abstention) -> bool:
     """The abstention rule (see config.Abstention for how its thresholds were chosen)."""
     return top >= rule.min_top and (coverage >= rule.min_coverage or top >= rule.confident_top)
-
-
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
-
-
-def get_engine(settings: Settings | None = None) -> Engine:
-    """The process-wide engine, loaded on first use."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = Engine(settings)
-        return _engine

@@ -16,6 +16,9 @@ EPILOG = """\
 examples:
   python -m retrieval build                 rebuild the index from corpus/
   python -m retrieval build --check         exit 0 if the index is current, 1 if stale or missing
+  python -m retrieval build --rollback      serve the previous build again
+  python -m retrieval add page.html --title "Ketamine aftercare" --publisher "Our clinic" --url https://...
+  python -m retrieval remove 005_1a2b3c4d5e6f7a8b
   python -m retrieval ask "can ketamine help with alcohol addiction?"
   python -m retrieval ask --json "is it safe while breastfeeding?"
   python -m retrieval ask --json --batch questions.jsonl   (lines of {"id": ..., "question": ...})
@@ -33,7 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build the index from corpus/ (offline)")
-    b.add_argument("--check", action="store_true", help="build nothing; exit 0 if current, 1 if stale or missing")
+    mode = b.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="build nothing; exit 0 if current, 1 if stale or missing")
+    mode.add_argument("--rollback", action="store_true", help="switch back to the previous build")
+    ad = sub.add_parser("add", help="add a .txt, .md or .html document to corpus/ (then run build)")
+    ad.add_argument("file", type=Path)
+    ad.add_argument("--title", required=True, help="shown with every quote from this document")
+    ad.add_argument("--publisher", default="")
+    ad.add_argument("--url", default="", help="link shown with quotes; leave out when unknown")
+    rm = sub.add_parser("remove", help="take a document out of corpus/ (then run build)")
+    rm.add_argument("id", help="the document's id in corpus/sources.json")
     a = sub.add_parser("ask", help="answer one question, or a batch file with --batch")
     a.add_argument("question", nargs="?", help="the question (quote it)")
     a.add_argument("--json", action="store_true", help="print the result object as JSON")
@@ -44,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--calibrate", action="store_true", help="choose abstention thresholds on the file's tune split")
     args = parser.parse_args(argv)
     try:
-        return {"build": _build, "ask": _ask, "eval": _eval}[args.command](args, Settings())
+        return {"build": _build, "ask": _ask, "eval": _eval, "add": _add, "remove": _remove}[args.command](args, Settings())
     except (CorpusError, IndexUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -53,22 +65,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args, settings: Settings) -> int:
-    from .index import build, staleness
+    from .index import build, rollback, staleness
 
     if args.check:
         reason = staleness(settings)
         print(f"stale: {reason}" if reason else "index is current")
         return 1 if reason else 0
+    if args.rollback:
+        print(f"now serving build {rollback(settings.index_dir)}; `build --check` tells whether it matches the corpus")
+        return 0
     from .embedding import load_encoders
 
     m = build(settings, load_encoders(settings.encoders))
-    c = m["counts"]
+    c, ch = m["counts"], m["changes"]
+    for name in ch["discarded_unfinished_builds"]:
+        print(f"note: discarded {name}, left by a build that was interrupted; the live index was not affected")
     print(
-        f"built {m['build_id']}: {c['documents']} documents, {c['chunks']} passages, {c['sentences']} sentences, "
-        f"{c['vocabulary']} vocabulary words; models "
-        f"{', '.join(e['name'] + ' (' + e['version'] + ')' for e in m['encoders'].values())}; "
-        f"{m['build_seconds']} s; in {settings.index_dir}"
+        f"built {m['build_id']} in {m['build_seconds']} s: {c['documents']} documents, {c['chunks']} passages, "
+        f"{c['sentences']} sentences; models {', '.join(e['name'] + ' (' + e['version'] + ')' for e in m['encoders'].values())}\n"
+        f"documents added {len(ch['documents_added'])}, removed {len(ch['documents_removed'])}, "
+        f"changed {len(ch['documents_changed'])}; passages added {ch['passages_added']}, removed {ch['passages_removed']}, "
+        f"unchanged {ch['passages_kept']}; texts embedded {ch['embeddings_computed']}, reused {ch['embeddings_reused']}\n"
+        f"index: {settings.index_dir}"
     )
+    return 0
+
+
+def _add(args, settings: Settings) -> int:
+    from .documents import add_document
+
+    s = add_document(settings.corpus_dir, args.file, args.title, args.publisher, args.url)
+    print(f"added {s.id} as {settings.corpus_dir / s.file} ({s.title}); now run: python -m retrieval build")
+    return 0
+
+
+def _remove(args, settings: Settings) -> int:
+    from .documents import remove_document
+
+    s = remove_document(settings.corpus_dir, args.id)
+    print(f"removed {s.id} ({s.title}); now run: python -m retrieval build")
     return 0
 
 

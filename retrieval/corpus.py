@@ -9,6 +9,9 @@ from pathlib import Path
 from .records import Source
 
 
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
 class CorpusError(Exception):
     """The corpus cannot be used as it is; the message names the file and the problem."""
 
@@ -69,17 +72,35 @@ def read_corpus(corpus_dir: Path) -> list[tuple[Source, str]]:
     for s in sources:
         f = corpus_dir / s.file
         if not f.is_file():
-            raise CorpusError(f"{f}: listed in sources.json as {s.id!r} but the file is missing.")
-        try:
-            text = f.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise CorpusError(f"{f}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8.") from None
-        if not text.strip():
-            raise CorpusError(f"{f}: the file is empty.")
-        if "\x00" in text:
-            raise CorpusError(f"{f}: looks binary (contains NUL bytes); only text files can be indexed.")
-        out.append((s, text))
+            raise CorpusError(
+                f"{f}: listed in sources.json as {s.id!r} but the file is missing; "
+                f"restore the file or run: python -m retrieval remove {s.id}"
+            )
+        out.append((s, check_text(f, f.read_bytes())))
     return out
+
+
+def check_bytes(where: Path, data: bytes) -> None:
+    """Refuse a document that is too large or binary, naming the file and what to do."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CorpusError(
+            f"{where}: {len(data) / 1e6:.1f} MB is over the {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB limit "
+            "for one document; split it into several files."
+        )
+    if b"\x00" in data:
+        raise CorpusError(f"{where}: looks binary (contains NUL bytes); only text, Markdown or HTML can be added.")
+
+
+def check_text(where: Path, data: bytes) -> str:
+    """The document's text, or a CorpusError naming the file and what to do."""
+    check_bytes(where, data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 and try again.") from None
+    if not text.strip():
+        raise CorpusError(f"{where}: the file is empty; remove it or give it some text.")
+    return text
 
 
 def corpus_state(corpus_dir: Path) -> dict[str, dict]:

@@ -14,11 +14,13 @@ Layout (plain files, no pickle):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -27,6 +29,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .cache import EmbeddingCache
 from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus, sha256_bytes
@@ -58,33 +61,101 @@ class Index:
 
 
 def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
-    """Build a new index beside the live one and switch to it; returns the new manifest."""
+    """Build a new index beside the live one and switch to it; returns the new manifest.
+
+    Nothing goes live unless every step succeeded: the corpus is validated first, the build is
+    written to a hidden folder, renamed, and only then named in CURRENT (an atomic replace).
+    """
     t0 = time.time()
-    docs = read_corpus(settings.corpus_dir)
-    chunks = chunk_corpus(docs, settings.chunking)
-    if not chunks:
-        raise IndexUnavailable(f"{settings.corpus_dir}: no passage could be cut from the corpus.")
     builds = settings.index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    tmp = builds / f".{build_id}.partial"
-    tmp.mkdir()
-    try:
-        _write_build(tmp, settings, encoders, docs, chunks, progress)
-        manifest = json.loads((tmp / "manifest.json").read_text())
-        manifest["build_id"] = build_id
-        manifest["build_seconds"] = round(time.time() - t0, 2)
-        _write_json(tmp / "manifest.json", manifest)
-        os.replace(tmp, builds / build_id)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _point_to(settings.index_dir, build_id)
-    _prune(builds, keep={build_id, *_recent(builds, KEEP_BUILDS)})
+    with _build_lock(settings.index_dir):
+        discarded = [p.name for p in builds.iterdir() if p.name.endswith(".partial")]
+        for name in discarded:
+            shutil.rmtree(builds / name, ignore_errors=True)
+        state = corpus_state(settings.corpus_dir)
+        docs = read_corpus(settings.corpus_dir)
+        chunks = chunk_corpus(docs, settings.chunking)
+        if not chunks:
+            raise IndexUnavailable(f"{settings.corpus_dir}: no passage could be cut from the corpus.")
+        previous = _live_record(settings.index_dir)
+        build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        tmp = builds / f".{build_id}.partial"
+        tmp.mkdir()
+        try:
+            caches = {k: EmbeddingCache(settings.index_dir / "cache", k, encoder_identity(k)) for k in encoders}
+            _write_build(tmp, settings, encoders, caches, docs, chunks, state, progress)
+            manifest = json.loads((tmp / "manifest.json").read_text())
+            manifest["build_id"] = build_id
+            manifest["changes"] = _changes(previous, state, chunks, caches, discarded)
+            manifest["build_seconds"] = round(time.time() - t0, 2)
+            _write_json(tmp / "manifest.json", manifest)
+            os.replace(tmp, builds / build_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _point_to(settings.index_dir, build_id)
+        for cache in caches.values():
+            cache.save()
+        _prune(builds, keep={build_id, *_recent(builds, KEEP_BUILDS)})
     return manifest
 
 
-def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder], docs, chunks: list[Chunk], progress: bool) -> None:
+def rollback(index_dir: Path) -> str:
+    """Serve the previous build again (after checking it is intact); returns its id."""
+    with _build_lock(index_dir):
+        current = live_folder(index_dir).name
+        others = [b for b in _recent(index_dir / "builds", KEEP_BUILDS + 1) if b != current]
+        if not others:
+            raise IndexUnavailable("there is no previous build to roll back to.")
+        target = others[0]
+        _verify(index_dir / "builds" / target, json.loads((index_dir / "builds" / target / "manifest.json").read_text("utf-8")))
+        _point_to(index_dir, target)
+        return target
+
+
+@contextmanager
+def _build_lock(index_dir: Path):
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexUnavailable(f"another build of {index_dir} is running; wait for it to finish.") from None
+        yield
+
+
+def _live_record(index_dir: Path) -> dict | None:
+    """The live build's corpus record and passage texts, to report what a new build changes."""
+    try:
+        folder = live_folder(index_dir)
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        texts = [json.loads(line)["text"] for line in (folder / "chunks.jsonl").read_text("utf-8").splitlines()]
+        return {"corpus": manifest.get("corpus", {}), "texts": texts}
+    except (IndexUnavailable, OSError, ValueError, KeyError):
+        return None
+
+
+def _changes(previous: dict | None, state: dict, chunks: list[Chunk], caches: dict, discarded: list[str]) -> dict:
+    old_corpus = previous["corpus"] if previous else {}
+    old_texts = set(previous["texts"]) if previous else set()
+    new_texts = {c.text for c in chunks}
+    sha = lambda d, k: d[k].get("sha256") if isinstance(d.get(k), dict) else None  # noqa: E731
+    return {
+        "documents_added": sorted(set(state) - set(old_corpus)),
+        "documents_removed": sorted(set(old_corpus) - set(state)),
+        "documents_changed": sorted(k for k in set(state) & set(old_corpus) if sha(state, k) != sha(old_corpus, k)),
+        "passages_added": len(new_texts - old_texts),
+        "passages_removed": len(old_texts - new_texts),
+        "passages_kept": len(new_texts & old_texts),
+        "embeddings_computed": sum(c.computed for c in caches.values()),
+        "embeddings_reused": sum(c.reused for c in caches.values()),
+        "discarded_unfinished_builds": discarded,
+    }
+
+
+def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder], caches: dict, docs, chunks: list[Chunk],
+                 state: dict, progress: bool) -> None:
     from tqdm import tqdm
 
     with_heading = settings.chunking.heading_context
@@ -99,11 +170,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     vectors: dict[tuple[str, str], np.ndarray] = {}
     with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
         for key, what, batch in jobs:
-            out = []
-            for i in range(0, len(batch), 64):
-                out.append(encoders[key].encode(batch[i : i + 64]))
-                bar.update(len(batch[i : i + 64]))
-            vectors[key, what] = np.vstack(out).astype(np.float32)
+            vectors[key, what] = caches[key].encode(encoders[key], batch, on_batch=bar.update)
     for key in encoders:
         index = faiss.IndexFlatIP(vectors[key, "passages"].shape[1])
         index.add(vectors[key, "passages"])
@@ -125,7 +192,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "settings": settings.fingerprint(),
             "encoders": {key: encoder_identity(key) for key in encoders},
             "model": encoder_identity(primary),
-            "corpus": corpus_state(settings.corpus_dir),
+            "corpus": state,
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
@@ -183,10 +250,7 @@ def load(settings: Settings) -> Index:
     folder = live_folder(settings.index_dir)
     manifest = read_manifest(settings.index_dir)
     fix = "run: python -m retrieval build"
-    for rel, digest in manifest.get("checksums", {}).items():
-        p = folder / rel
-        if not p.is_file() or sha256_bytes(p.read_bytes()) != digest:
-            raise IndexUnavailable(f"{p} is missing or damaged (checksum mismatch); {fix}")
+    _verify(folder, manifest)
     built = manifest.get("encoders", {})
     for key in settings.encoders:
         if built.get(key) != encoder_identity(key):
@@ -208,6 +272,16 @@ def load(settings: Settings) -> Index:
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnavailable(f"the index in {folder} could not be read ({e}); {fix}") from None
+
+
+def _verify(folder: Path, manifest: dict) -> None:
+    """Every file of a build matches the checksum its manifest recorded."""
+    if not manifest.get("checksums"):
+        raise IndexUnavailable(f"{folder / 'manifest.json'} lists no checksums; run: python -m retrieval build")
+    for rel, digest in manifest["checksums"].items():
+        p = folder / rel
+        if not p.is_file() or sha256_bytes(p.read_bytes()) != digest:
+            raise IndexUnavailable(f"{p} is missing or damaged (checksum mismatch); run: python -m retrieval build")
 
 
 def _point_to(index_dir: Path, build_id: str) -> None:

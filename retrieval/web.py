@@ -28,9 +28,9 @@ from fastapi_offline import FastAPIOffline  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 
-from .answer import get_engine  # noqa: E402
+from .answer import Engine  # noqa: E402
 from .config import Settings  # noqa: E402
-from .index import IndexUnavailable, read_manifest  # noqa: E402
+from .index import IndexUnavailable, live_folder, read_manifest  # noqa: E402
 from .records import Result  # noqa: E402
 from .safety import DISCLAIMER, MAX_CHARS  # noqa: E402
 
@@ -122,10 +122,18 @@ def _also(others: list[dict]) -> str:
 
 
 class Service:
-    """Answers for the web: a bounded number at once, counted by status, unanswered ones optionally logged."""
+    """Answers for the web: a bounded number at once, counted by status, unanswered ones optionally logged.
+
+    Between requests it notices a newly built index (index/CURRENT changed) and loads it in the
+    background; requests keep using the loaded one until the new one is ready, so none fails.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._failed_build: str | None = None
         self.counts: Counter[str] = Counter()
         self._slots = threading.BoundedSemaphore(CONCURRENCY)
         self._count_lock = threading.Lock()
@@ -133,10 +141,47 @@ class Service:
         if self.unanswered_log:
             log.warning("UNANSWERED_LOG is set: questions the sources do not answer are appended to %s", self.unanswered_log)
 
+    def engine(self) -> Engine:
+        """The loaded engine (loading it on first use), after a cheap check for a newer index."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = Engine(self.settings)
+                log.info("serving index build %s", self.build_id)
+        self._check_for_new_build()
+        return self._engine
+
+    @property
+    def build_id(self) -> str | None:
+        return self._engine.index.manifest.get("build_id") if self._engine else None
+
+    def _check_for_new_build(self) -> None:
+        try:
+            live = live_folder(self.settings.index_dir).name
+        except IndexUnavailable:
+            return
+        if live not in (self.build_id, self._failed_build) and self._reload_lock.acquire(blocking=False):
+            threading.Thread(target=self._reload, args=(live,), daemon=True).start()
+
+    def _reload(self, live: str) -> None:
+        try:
+            engine = Engine(self.settings)
+            self._engine = engine  # one reference swap: requests in flight finish on the old engine
+            log.info("now serving index build %s", self.build_id)
+        except Exception as e:  # keep serving the loaded index whatever went wrong with the new one
+            self._failed_build = live
+            log.error("kept serving build %s: the new build %s could not be loaded (%s)", self.build_id, live, e)
+        finally:
+            self._reload_lock.release()
+
+    def reload(self) -> None:
+        """Reload now (SIGHUP), even a build that failed to load before."""
+        self._failed_build = None
+        self._check_for_new_build()
+
     def ask(self, question) -> Result | None:
         try:
             with self._slots:
-                result = get_engine(self.settings).ask(question)
+                result = self.engine().ask(question)
         except IndexUnavailable as e:
             log.error("index unavailable: %s", e)
             self._count("unavailable")
@@ -242,6 +287,7 @@ def create_app(settings: Settings | None = None):
                 "model": m["model"],
                 "encoders": m.get("encoders"),
             },
+            "serving_build": service.build_id,
             "answers_by_status": dict(service.counts),
         }
 
@@ -286,12 +332,11 @@ def create_app(settings: Settings | None = None):
     return app
 
 
-def warm_up(settings: Settings | None = None) -> None:
+def warm_up(app) -> None:
     """Load model and index in the background so the port opens at once; early questions wait for it."""
     def load():
         try:
-            get_engine(settings)
-            log.info("model and index loaded")
+            app.state.service.engine()
         except IndexUnavailable as e:
             log.error("%s", e)
 

@@ -1,0 +1,80 @@
+"""Embedding cache: vectors of texts already embedded, keyed by encoder identity and text hash.
+
+A rebuild after adding one document embeds only that document's passages. Stored as one
+.npz (a zip of plain .npy arrays: hashes, vectors, current) per encoder under
+index/cache/<encoder>-<identity hash>.npz, replaced atomically; it keeps the
+texts of the last two builds, so a rollback-and-rebuild is cheap too. A damaged cache is
+ignored (everything is embedded again), never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .embedding import Encoder
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    def __init__(self, root: Path, key: str, identity: dict) -> None:
+        tag = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+        self.path = root / f"{key}-{tag}.npz"
+        self._rows: dict[str, np.ndarray] = {}
+        self._previous: set[str] = set()
+        self._used: set[str] = set()
+        self.computed = self.reused = 0
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                hashes, vectors, current = data["hashes"], data["vectors"], data["current"]
+            if len(hashes) != len(vectors):
+                return
+            self._rows = {str(h): v for h, v in zip(hashes, vectors)}
+            self._previous = {str(h) for h in current}
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            self._rows, self._previous = {}, set()
+
+    def encode(self, encoder: Encoder, texts: list[str], on_batch=None) -> np.ndarray:
+        """Vectors for texts, embedding only those not cached; `on_batch(n)` reports progress."""
+        hashes = [text_hash(t) for t in texts]
+        self._used.update(hashes)
+        missing = sorted({h: t for h, t in zip(hashes, texts) if h not in self._rows}.items())
+        for i in range(0, len(missing), 64):
+            batch = missing[i : i + 64]
+            for (h, _), v in zip(batch, encoder.encode([t for _, t in batch])):
+                self._rows[h] = v
+            if on_batch:
+                on_batch(len(batch))
+        self.computed += len(missing)
+        self.reused += len(texts) - len(missing)
+        if on_batch:
+            on_batch(len(texts) - len(missing))
+        if not texts:
+            return np.zeros((0, encoder.dim), dtype=np.float32)
+        return np.stack([self._rows[h] for h in hashes]).astype(np.float32)
+
+    def save(self) -> None:
+        """Keep the vectors of this build and of the previous one; written atomically."""
+        keep = [h for h in self._rows if h in self._used or h in self._previous]
+        if not keep:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.npz")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                hashes=np.array(keep, dtype="<U64"),
+                vectors=np.stack([self._rows[h] for h in keep]).astype(np.float32),
+                current=np.array(sorted(self._used), dtype="<U64"),
+            )
+        os.replace(tmp, self.path)

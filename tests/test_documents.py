@@ -1,0 +1,197 @@
+"""The clinic's own documents: add, remove, incremental rebuild, rollback, killed builds, hot reload."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from conftest import ROOT, free_port, run_cli
+from retrieval.answer import Engine
+from retrieval.config import Settings
+from retrieval.corpus import CorpusError, read_corpus
+from retrieval.documents import add_document, remove_document
+from retrieval.embedding import load_encoders
+from retrieval.index import IndexUnavailable, build, live_folder, load, rollback, staleness
+
+HTML = ROOT / "tests" / "data" / "aftercare.html"
+QUESTION = "Can I drive myself home after my ketamine infusion?"
+
+
+@pytest.fixture()
+def fast(tmp_path, corpus_copy):
+    """Settings over a writable corpus copy and an empty index (MiniLM only, for speed)."""
+    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+
+
+def cli_env(s: Settings) -> dict:
+    return {"RETRIEVAL_CORPUS": str(s.corpus_dir), "RETRIEVAL_INDEX": str(s.index_dir), "RETRIEVAL_PROFILE": s.profile}
+
+
+def verbatim(s: Settings, result) -> bool:
+    return all((s.corpus_dir / p.path.split("/", 1)[1]).read_text("utf-8")[p.start : p.end] == p.text for p in result.passages)
+
+
+def test_add_html_ask_remove(fast):
+    encoders = load_encoders(fast.encoders)
+    build(fast, encoders, progress=False)
+    assert not any("drive them home" in p.text for p in Engine(fast).ask(QUESTION).passages)
+    source = add_document(fast.corpus_dir, HTML, "Aftercare after a ketamine infusion", "Sunrise Clinic")
+    stored = (fast.corpus_dir / source.file).read_text("utf-8")
+    assert source.file.endswith(".txt") and "Driving is not allowed" in stored and "All rights reserved" not in stored
+    manifest = build(fast, encoders, progress=False)
+    changes = manifest["changes"]
+    assert changes["documents_added"] == [source.file] and changes["passages_removed"] == 0
+    assert 0 < changes["embeddings_computed"] < changes["embeddings_reused"]
+    result = Engine(fast).ask(QUESTION)
+    assert result.status == "answered" and result.passages[0].source["id"] == source.id
+    assert "drive them home" in result.passages[0].text and verbatim(fast, result)
+    remove_document(fast.corpus_dir, source.id)
+    assert not (fast.corpus_dir / source.file).exists()
+    build(fast, encoders, progress=False)
+    assert all(p.source["id"] != source.id for p in Engine(fast).ask(QUESTION).passages)
+
+
+def test_add_refuses_duplicates_and_bad_files(fast, tmp_path):
+    add_document(fast.corpus_dir, HTML, "Aftercare")
+    with pytest.raises(CorpusError, match="already in the corpus"):
+        add_document(fast.corpus_dir, HTML, "Aftercare again")
+    with pytest.raises(CorpusError, match="already in the corpus as '003_"):
+        add_document(fast.corpus_dir, fast.corpus_dir / "003_903277661336a548.txt", "Copy")
+    cases = {
+        "empty.txt": (b"  \n", "empty"),
+        "binary.txt": (b"abc\x00def", "binary"),
+        "latin1.md": ("caf\u00e9".encode("latin-1"), "not UTF-8"),
+        "big.txt": (b"word " * (1_100_000), "over the 5 MB limit"),
+        "sheet.pdf": (b"%PDF", "only .txt, .md, .html"),
+    }
+    for name, (data, message) in cases.items():
+        f = tmp_path / name
+        f.write_bytes(data)
+        with pytest.raises(CorpusError, match=message):
+            add_document(fast.corpus_dir, f, "T")
+    with pytest.raises(CorpusError, match="no document 'nope'.*known ids"):
+        remove_document(fast.corpus_dir, "nope")
+
+
+def test_hand_edits_are_validated_and_nothing_half_built_goes_live(fast):
+    build(fast, load_encoders(fast.encoders), progress=False)
+    live = live_folder(fast.index_dir)
+    (fast.corpus_dir / "orphan.md").write_text("# A page\nSome text here.\n", encoding="utf-8")
+    r = run_cli("build", env_extra=cli_env(fast))
+    assert r.returncode == 2 and "orphan.md: this file has no entry" in r.stderr and "Traceback" not in r.stderr
+    (fast.corpus_dir / "orphan.md").unlink()
+    (fast.corpus_dir / "001_112d98e9cbde18f5.txt").unlink()
+    r = run_cli("build", env_extra=cli_env(fast))
+    assert r.returncode == 2 and "001_112d98e9cbde18f5.txt: listed in sources.json" in r.stderr
+    assert "python -m retrieval remove 001_112d98e9cbde18f5" in r.stderr
+    assert live_folder(fast.index_dir) == live
+    with pytest.raises(CorpusError):
+        read_corpus(fast.corpus_dir)
+
+
+def test_rollback_restores_the_previous_build(fast):
+    encoders = load_encoders(fast.encoders)
+    first = build(fast, encoders, progress=False)["build_id"]
+    add_document(fast.corpus_dir, HTML, "Aftercare")
+    second = build(fast, encoders, progress=False)["build_id"]
+    assert "drive them home" in Engine(fast).ask(QUESTION).passages[0].text
+    r = run_cli("build", "--rollback", env_extra=cli_env(fast))
+    assert r.returncode == 0 and first in r.stdout
+    assert live_folder(fast.index_dir).name == first
+    assert not any("drive them home" in p.text for p in Engine(fast).ask(QUESTION).passages)
+    assert "changed" in staleness(fast) or "added" in staleness(fast)
+    assert rollback(fast.index_dir) == second
+
+
+def test_damaged_index_is_reported_with_the_fix(fast):
+    build(fast, load_encoders(fast.encoders), progress=False)
+    with open(live_folder(fast.index_dir) / "passages-minilm.faiss", "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xff\xff\xff")
+    r = run_cli("ask", "is ketamine addictive?", env_extra=cli_env(fast))
+    assert r.returncode == 2 and "damaged" in r.stderr and "python -m retrieval build" in r.stderr
+
+
+@pytest.mark.parametrize("kill_at", ["after 1 s", "when the new build folder appears", "0.3 s into writing it"])
+def test_build_killed_at_any_moment_leaves_a_working_index(fast, kill_at):
+    build(fast, load_encoders(fast.encoders), progress=False)
+    live = live_folder(fast.index_dir).name
+    add_document(fast.corpus_dir, HTML, "Aftercare")
+    proc = subprocess.Popen([sys.executable, "-m", "retrieval", "build"], cwd=ROOT, env={**os.environ, **cli_env(fast)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    builds = fast.index_dir / "builds"
+    deadline = time.time() + 120
+    if kill_at == "after 1 s":
+        time.sleep(1)
+    else:
+        while time.time() < deadline and not any(p.name.endswith(".partial") for p in builds.iterdir()):
+            time.sleep(0.005)
+        if kill_at.startswith("0.3"):
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    now = live_folder(fast.index_dir).name
+    assert now == live or now in {p.name for p in builds.iterdir()}  # the old build, or a finished new one
+    leftover = any(p.name.endswith(".partial") for p in builds.iterdir())
+    assert load(fast).chunks and Engine(fast).ask("is ketamine addictive?").status == "answered"
+    r = run_cli("build", env_extra=cli_env(fast))
+    assert r.returncode == 0, r.stderr
+    assert leftover == ("interrupted; the live index was not affected" in r.stdout)
+    assert "drive them home" in Engine(fast).ask(QUESTION).passages[0].text
+
+
+def test_running_app_picks_up_a_new_build_without_a_failed_request(fast):
+    build(fast, load_encoders(fast.encoders), progress=False)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **cli_env(fast), "PORT": str(port)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    failures, answered, stop = [], [], threading.Event()
+
+    def hammer():
+        with httpx.Client(timeout=60) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post(url + "/api/ask", json={"question": QUESTION})
+                    if r.status_code != 200:
+                        failures.append(r.status_code)
+                    else:
+                        top = r.json()["passages"][:1]
+                        answered.append(bool(top) and "drive them home" in top[0]["text"])
+                except httpx.HTTPError as e:
+                    failures.append(repr(e))
+
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/healthz", timeout=2).json().get("serving_build") or httpx.post(
+                        url + "/api/ask", json={"question": "hi"}, timeout=60).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        first = httpx.get(url + "/healthz").json()["index"]["build_id"]
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        add_document(fast.corpus_dir, HTML, "Aftercare")
+        assert run_cli("build", env_extra=cli_env(fast)).returncode == 0
+        for _ in range(200):
+            health = httpx.get(url + "/healthz").json()
+            if health["serving_build"] != first and answered and answered[-1]:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert health["serving_build"] == health["index"]["build_id"] != first
+    assert failures == [] and False in answered and answered[-1] is True
