@@ -54,9 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("file", nargs="?", type=Path, default=DEFAULT_GOLD, help="gold JSONL (default: tests/gold.jsonl)")
     e.add_argument("--misses", action="store_true", help="also list the items the pipeline got wrong")
     e.add_argument("--calibrate", action="store_true", help="choose abstention thresholds on the file's tune split")
+    be = sub.add_parser("bench", help="time and memory per profile; --scale N for search over N synthetic passages")
+    be.add_argument("--profiles", default="fast,best", help="comma-separated profiles (default: fast,best)")
+    be.add_argument("--runs", type=int, default=50, help="questions per figure (default 50)")
+    be.add_argument("--no-server", action="store_true", help="skip the HTTP, start-up and memory figures")
+    be.add_argument("--scale", type=int, action="append", default=[], metavar="N",
+                    help="also measure dense search over N synthetic passages (repeatable, e.g. 10000 100000 1000000)")
     args = parser.parse_args(argv)
     try:
-        return {"build": _build, "ask": _ask, "eval": _eval, "add": _add, "remove": _remove}[args.command](args, Settings())
+        return {"build": _build, "ask": _ask, "eval": _eval, "add": _add, "remove": _remove, "bench": _bench}[args.command](args, Settings())
     except (CorpusError, IndexUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -175,3 +181,9 @@ def _eval(args, settings: Settings) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _bench(args, settings: Settings) -> int:
+    from .bench import run
+
+    return run([p for p in args.profiles.split(",") if p], args.runs, not args.no_server, args.scale)

@@ -38,6 +38,10 @@ from .lexical import Lexical, words
 from .records import Chunk, Source
 
 KEEP_BUILDS = 2  # the live one and the previous one
+# Above this many passages exact search costs more than a few ms a question: switch to HNSW.
+APPROX_ABOVE = 50_000
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+TARGET_RECALL = 0.95  # on blended, noisy sample queries, harder than real questions (see README)
 
 
 class IndexUnavailable(Exception):
@@ -99,6 +103,36 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
             cache.save()
         _prune(builds, keep={build_id, *_recent(builds, KEEP_BUILDS)})
     return manifest
+
+
+def make_dense_index(vectors: np.ndarray) -> tuple[faiss.Index, dict]:
+    """Exact inner-product search for small corpora; HNSW above APPROX_ABOVE passages, with efSearch
+    raised until recall@10 against exact search reaches TARGET_RECALL on a sample of the vectors."""
+    n, dim = vectors.shape
+    if n <= APPROX_ABOVE:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index, {"kind": "flat", "passages": n}
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(vectors)
+    rng = np.random.default_rng(0)
+    # Questions fall between passages, not on them: blends of two stored vectors plus noise.
+    pairs = vectors[rng.choice(n, (200, 2))]
+    sample = pairs.mean(axis=1) + rng.normal(0, 0.04, (200, dim)).astype(np.float32)
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(vectors)
+    _, truth = exact.search(sample, 10)
+    recall = 0.0
+    for ef in (16, 32, 64, 128, 256, 512, 1024):
+        index.hnsw.efSearch = ef
+        _, found = index.search(sample, 10)
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+        if recall >= TARGET_RECALL:
+            break
+    return index, {"kind": "hnsw", "passages": n, "M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION,
+                   "efSearch": index.hnsw.efSearch, "sample_recall_at_10": round(recall, 4)}
 
 
 def rollback(index_dir: Path) -> str:
@@ -171,9 +205,9 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
         for key, what, batch in jobs:
             vectors[key, what] = caches[key].encode(encoders[key], batch, on_batch=bar.update)
+    dense_params = {}
     for key in encoders:
-        index = faiss.IndexFlatIP(vectors[key, "passages"].shape[1])
-        index.add(vectors[key, "passages"])
+        index, dense_params[key] = make_dense_index(vectors[key, "passages"])
         faiss.write_index(index, str(folder / f"passages-{key}.faiss"))
         np.save(folder / f"sentences-{key}.npy", vectors[key, "sentences"])
     np.save(folder / "sentence_owner.npy", np.asarray(owner, dtype=np.int32))
@@ -193,6 +227,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "encoders": {key: encoder_identity(key) for key in encoders},
             "model": encoder_identity(primary),
             "corpus": state,
+            "dense_index": dense_params,
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {

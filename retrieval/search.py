@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .config import SearchSettings
 from .embedding import Encoder
 from .index import Index
 from .lexical import stem
 
-# Words that carry no topic of their own in a patient's question.
-_QUESTION_WORDS = ENGLISH_STOP_WORDS | {
+# Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
+_QUESTION_WORDS = {
     "ketamine", "does", "did", "doing", "really", "exactly", "actually", "lately", "people", "someone",
     "anyone", "thing", "things", "stuff", "know", "tell", "want", "need", "like", "just", "ok", "okay",
     "safe", "good", "bad", "help", "use", "used", "using", "get", "got", "i'm", "im", "whats", "what's",
@@ -41,10 +41,17 @@ class Ranking:
         return next(iter(self.dense.values()))
 
 
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # imported late: 0.5 s of start-up
+
+    return frozenset(ENGLISH_STOP_WORDS | _QUESTION_WORDS)
+
+
 def key_words(question: str) -> list[str]:
     """Topic words of a question: alphabetic, three letters or more, not function words."""
     ws = re.findall(r"[a-z][a-z'’-]*[a-z]", question.lower())
-    return [w for w in ws if len(w) > 2 and w.replace("’", "'") not in _QUESTION_WORDS]
+    return [w for w in ws if len(w) > 2 and w.replace("’", "'") not in _function_words()]
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -63,6 +70,7 @@ class Searcher:
         self._n = len(index.chunks)
         self._counts = np.maximum(np.bincount(self._owner, minlength=self._n), 1).astype(np.float32)
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
+        _function_words()  # pay the import while loading, not on the first question
 
     def rank(self, question: str) -> Ranking:
         unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})

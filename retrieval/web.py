@@ -241,6 +241,30 @@ class Service:
         return demo
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task overhead): framing policy, nosniff, no referrer."""
+
+    def __init__(self, app, frame_ancestors: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", f"frame-ancestors {frame_ancestors}".encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {h[0] for h in self.headers}
+                message["headers"] = [h for h in message.get("headers", []) if h[0].lower() not in names] + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None):
     """FastAPI app with the API routes, security headers, CORS, and both chat pages mounted."""
     settings = settings or Settings()
@@ -258,13 +282,7 @@ def create_app(settings: Settings | None = None):
     app.state.service = service
     frame_ancestors = " ".join(["'self'", *origins])
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+    app.add_middleware(SecurityHeaders, frame_ancestors=frame_ancestors)
 
     # Declared by us so Gradio adds none of its own: only the allowed origins may script the chat.
     app.add_middleware(
@@ -311,7 +329,7 @@ def create_app(settings: Settings | None = None):
         result = await run_in_threadpool(service.ask, data["question"])
         if result is None:
             return JSONResponse({"error": UNAVAILABLE}, status_code=503)
-        return result.to_json()
+        return JSONResponse(result.to_json())
 
     @app.api_route("/api/ask", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
     def api_ask_wrong_method():

@@ -75,3 +75,11 @@ def test_eval_prints_the_figures(settings):
     for label in ("Recall@1", "Recall@3", "MRR@5", "out-of-scope abstention", "false abstention", "crisis recall",
                   "BM25 alone", "all-MiniLM-L6-v2 alone", "pipeline without bm25"):
         assert label in r.stdout
+
+
+def test_bench_runs_on_a_tiny_setting():
+    r = run_cli("bench", "--profiles", "fast", "--runs", "3", "--no-server", "--scale", "3000")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout.strip().splitlines()[-1])
+    assert figures["profiles"][0]["profile"] == "fast" and figures["profiles"][0]["ask_p50_ms"] > 0
+    assert figures["scale"][0]["passages"] == 3000 and figures["scale"][0]["recall_at_10"] == 1.0

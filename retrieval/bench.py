@@ -1,0 +1,222 @@
+"""Benchmarks: where the time and memory of a question go, per profile; and how search scales.
+
+`python -m retrieval bench` prints a table per profile and ends with one JSON line of the
+figures; `--scale N` measures the dense index alone on N synthetic passages. A benchmark, not
+a test: the numbers depend on the machine and its load (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .config import DEFAULT_GOLD, ROOT, Settings
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def _questions(n: int) -> list[str]:
+    items = [json.loads(line) for line in DEFAULT_GOLD.read_text("utf-8").splitlines() if line.strip()]
+    qs = [it["question"] for it in items if it["kind"] in ("in", "out")]
+    return (qs * (n // len(qs) + 1))[:n]
+
+
+def in_process(settings: Settings, runs: int) -> dict:
+    """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
+    from .answer import Engine
+    from .safety import check_input
+    from .search import key_words
+    from .lexical import stem
+
+    t0 = time.perf_counter()
+    engine = Engine(settings)
+    load_s = time.perf_counter() - t0
+    qs = _questions(runs)
+    for q in qs[:5]:
+        engine.ask(q)
+    total, encoders_only, cpu = [], [], []
+    known = engine.searcher._vocab_stems
+    for q in qs:
+        text = check_input(q)[1]
+        unknown = sorted({w for w in key_words(text) if stem(w) not in known})
+        t = time.perf_counter()
+        for key, enc in engine.encoders.items():
+            enc.encode([text, *(unknown if key == engine.searcher.primary else [])], query=True)
+        encoders_only.append(time.perf_counter() - t)
+        c, t = time.process_time(), time.perf_counter()
+        engine.ask(q)
+        total.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {
+        "load_s": load_s,
+        "ask_p50_ms": statistics.median(total) * 1000,
+        "ask_p95_ms": _pct(total, 0.95) * 1000,
+        "encoders_p50_ms": statistics.median(encoders_only) * 1000,
+        "overhead_ratio": statistics.median(total) / statistics.median(encoders_only),
+        "cpu_per_question_ms": statistics.median(cpu) * 1000,
+        "runs": runs,
+    }
+
+
+def build_time(settings: Settings) -> float:
+    """Seconds for a full build of the corpus (models already loaded, empty embedding cache)."""
+    from .embedding import load_encoders
+    from .index import build
+
+    encoders = load_encoders(settings.encoders)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        build(replace(settings, index_dir=Path(tmp)), encoders, progress=False)
+        return time.perf_counter() - t
+
+
+def served(settings: Settings, runs: int, clients: int = 8) -> dict:
+    """Start `python app.py` and time: port open, first answer, HTTP latency, throughput, memory."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PORT": str(port), "RETRIEVAL_INDEX": str(settings.index_dir), "RETRIEVAL_PROFILE": settings.profile}
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict = {}
+    try:
+        while time.perf_counter() - t0 < 120:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.02)
+        out["port_open_s"] = time.perf_counter() - t0
+        with httpx.Client(timeout=120) as c:
+            c.post(url + "/api/ask", json={"question": "is ketamine addictive?"})
+            out["first_answer_s"] = time.perf_counter() - t0
+            qs = _questions(runs)
+            lat = []
+            for q in qs:
+                t = time.perf_counter()
+                c.post(url + "/api/ask", json={"question": q})
+                lat.append(time.perf_counter() - t)
+        out["http_p50_ms"] = statistics.median(lat) * 1000
+        out["http_p95_ms"] = _pct(lat, 0.95) * 1000
+        qs = _questions(max(runs, 160))
+        limits = httpx.Limits(max_connections=clients)
+        with httpx.Client(timeout=120, limits=limits) as c, ThreadPoolExecutor(clients) as pool:
+            t = time.perf_counter()
+            list(pool.map(lambda q: c.post(url + "/api/ask", json={"question": q}), qs))
+            out["throughput_rps"] = len(qs) / (time.perf_counter() - t)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        out["rss_mb"] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def profile_row(profile: str, runs: int, with_server: bool) -> dict:
+    settings = Settings(profile=profile)
+    with tempfile.TemporaryDirectory() as tmp:
+        from .embedding import load_encoders
+        from .index import build
+
+        s = replace(settings, index_dir=Path(tmp))
+        build(s, load_encoders(s.encoders), progress=False)
+        row = {"profile": profile, "encoders": list(s.encoders), **in_process(s, runs)}
+        row["build_s"] = build_time(s)
+        if with_server:
+            row.update(served(s, runs))
+    row["target_ask_ms"] = 1.2 * row["encoders_p50_ms"]
+    if "throughput_rps" in row:
+        row["target_throughput_rps"] = 0.8 * (os.cpu_count() or 1) / (row["cpu_per_question_ms"] / 1000)
+    return row
+
+
+def scale(n: int, queries: int = 200, k: int = 10) -> dict:
+    """Dense search over n synthetic passages made from real ones: build, memory, p50/p95, recall@10."""
+    import faiss
+
+    from .index import make_dense_index
+
+    settings = Settings(profile="fast")
+    from .embedding import load_encoders
+
+    enc = load_encoders(settings.encoders)["minilm"]
+    from .chunking import chunk_corpus
+    from .corpus import read_corpus
+
+    chunks = chunk_corpus(read_corpus(settings.corpus_dir), settings.chunking)
+    base = enc.encode([c.embed_text(True) for c in chunks])
+    rng = np.random.default_rng(0)
+    # Real passage vectors plus noise, renormalised: clustered like real text, unlike uniform noise.
+    mix = rng.dirichlet(np.full(3, 0.5), n).astype(np.float32)
+    picks = rng.integers(0, len(base), (n, 3))
+    vecs = np.einsum("nk,nkd->nd", mix, base[picks]) + rng.normal(0, 0.03, (n, base.shape[1])).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    qv = enc.encode(_questions(queries), query=True)
+    t = time.perf_counter()
+    index, params = make_dense_index(vecs)
+    build_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        faiss.write_index(index, f"{tmp}/i.faiss")
+        index_mb = os.path.getsize(f"{tmp}/i.faiss") / 2**20
+    exact = faiss.IndexFlatIP(vecs.shape[1])
+    exact.add(vecs)
+    _, truth = exact.search(qv, k)
+    lat, found = [], []
+    for i in range(len(qv)):
+        t = time.perf_counter()
+        _, ids = index.search(qv[i : i + 1], k)
+        lat.append(time.perf_counter() - t)
+        found.append(len(set(ids[0]) & set(truth[i])) / k)
+    return {
+        "passages": n,
+        "index": params,
+        "build_s": build_s,
+        "index_mb": index_mb,
+        "vectors_mb": vecs.nbytes / 2**20,
+        "search_p50_ms": statistics.median(lat) * 1000,
+        "search_p95_ms": _pct(lat, 0.95) * 1000,
+        "recall_at_10": float(np.mean(found)),
+    }
+
+
+def run(profiles: list[str], runs: int, with_server: bool, scales: list[int]) -> int:
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {runs} questions per figure")
+    rows = [profile_row(p, runs, with_server) for p in profiles]
+    cols = [("profile", "{}"), ("ask_p50_ms", "{:.1f}"), ("ask_p95_ms", "{:.1f}"), ("encoders_p50_ms", "{:.1f}"),
+            ("overhead_ratio", "{:.2f}"), ("cpu_per_question_ms", "{:.1f}"), ("build_s", "{:.2f}")]
+    if with_server:
+        cols += [("http_p50_ms", "{:.1f}"), ("http_p95_ms", "{:.1f}"), ("throughput_rps", "{:.1f}"),
+                 ("target_throughput_rps", "{:.1f}"), ("port_open_s", "{:.2f}"), ("first_answer_s", "{:.2f}"),
+                 ("rss_mb", "{:.0f}")]
+    print("  ".join(f"{c:>14s}" for c, _ in cols))
+    for r in rows:
+        print("  ".join(f"{f.format(r[c]):>14s}" for c, f in cols))
+    scaled = []
+    for n in scales:
+        s = scale(n)
+        scaled.append(s)
+        print(f"scale {n:>9,d}: {s['index']['kind']:5s} build {s['build_s']:.1f} s, index {s['index_mb']:.0f} MB "
+              f"(vectors alone {s['vectors_mb']:.0f} MB), search p50 {s['search_p50_ms']:.2f} ms p95 {s['search_p95_ms']:.2f} ms, "
+              f"recall@10 {s['recall_at_10']:.3f}")
+    print(json.dumps({"profiles": rows, "scale": scaled}))
+    return 0
