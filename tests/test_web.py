@@ -110,3 +110,10 @@ def test_concurrent_clients_get_the_same_answers(server):
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "errors 0, wrong answers 0" in r.stdout
+
+
+@pytest.mark.parametrize("question", [None, 7, ["is it safe?"], {"q": 1}, "x" * 5000, "\u0000", "   "])
+def test_odd_question_values_are_invalid_not_errors(server, question):
+    r = httpx.post(server + "/api/ask", json={"question": question}, timeout=60)
+    assert r.status_code == 200
+    assert r.json()["status"] == "invalid" and r.json()["message"] and r.json()["passages"] == []
