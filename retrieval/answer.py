@@ -45,7 +45,7 @@ class Engine:
         a = self.settings.answer
         best = int(r.order[0])
         judged = r.dense[self.judge]
-        if not answerable(float(judged.max()), r.coverage, self.abstention):
+        if not answerable(float(judged.max()), lambda: r.coverage()[0], self.abstention):
             return []
         vectors = self.searcher.passage_vectors[self.searcher.primary]
         chosen: list[int] = []
@@ -85,6 +85,12 @@ class Engine:
         )
 
 
-def answerable(top: float, coverage: float, rule: Abstention) -> bool:
-    """The abstention rule (see config.Abstention for how its thresholds were chosen)."""
-    return top >= rule.min_top and (coverage >= rule.min_coverage or top >= rule.confident_top)
+def answerable(top: float, coverage, rule: Abstention) -> bool:
+    """The abstention rule (see config.Abstention for how its thresholds were chosen).
+
+    `coverage` is a number or a function giving it, called only when the rule needs it."""
+    if top < rule.min_top:
+        return False
+    if top >= rule.confident_top:
+        return True
+    return (coverage() if callable(coverage) else coverage) >= rule.min_coverage

@@ -39,8 +39,6 @@ def in_process(settings: Settings, runs: int) -> dict:
     """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
     from .answer import Engine
     from .safety import check_input
-    from .search import key_words
-    from .lexical import stem
 
     t0 = time.perf_counter()
     engine = Engine(settings)
@@ -49,13 +47,17 @@ def in_process(settings: Settings, runs: int) -> dict:
     for q in qs[:5]:
         engine.ask(q)
     total, encoders_only, cpu = [], [], []
-    known = engine.searcher._vocab_stems
+    rule = engine.abstention
     for q in qs:
         text = check_input(q)[1]
-        unknown = sorted({w for w in key_words(text) if stem(w) not in known})
+        r = engine.searcher.rank(text)
+        top = float(r.dense[engine.judge].max())
+        needs_coverage = r.unknown and rule.min_top <= top < rule.confident_top
         t = time.perf_counter()
-        for key, enc in engine.encoders.items():
-            enc.encode([text, *(unknown if key == engine.searcher.primary else [])], query=True)
+        for enc in engine.encoders.values():
+            enc.encode([text], query=True)
+        if needs_coverage:
+            engine.encoders[engine.searcher.primary].encode(r.unknown, query=True)
         encoders_only.append(time.perf_counter() - t)
         c, t = time.process_time(), time.perf_counter()
         engine.ask(q)

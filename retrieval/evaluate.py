@@ -230,7 +230,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
             if problem:
                 continue
             r = engine.searcher.rank(text)
-            rows.append((it.get("split", "held"), it["kind"], float(r.dense[judge].max()), r.coverage))
+            rows.append((it.get("split", "held"), it["kind"], float(r.dense[judge].max()), r.coverage()[0]))
     lo_t, hi_t = min(t for *_, t, _ in rows), max(t for *_, t, _ in rows)
     tops = [round(lo_t + (hi_t - lo_t) * i / 200, 4) for i in range(201)]
     grid = product(tops, tops + [9.0], [0.0, 0.5, 0.55, 0.6, 0.65])

@@ -33,8 +33,18 @@ class Ranking:
     bm25: np.ndarray
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first
-    coverage: float  # how well the sources cover the question's least-known key word (0..1)
-    uncovered: str  # that word
+    unknown: list[str]  # the question's key words absent from the sources
+    _nearest: object = None  # computes, on demand, each unknown word's best cosine with a source word
+
+    def coverage(self) -> tuple[float, str]:
+        """How well the sources cover the question's least-known key word (1.0 when all occur), and the word.
+
+        Computed on demand: it costs one more encoding, needed only for borderline questions."""
+        if not self.unknown:
+            return 1.0, ""
+        nearest = self._nearest()
+        i = int(nearest.argmin())
+        return float(nearest[i]), self.unknown[i]
 
     @property
     def primary_dense(self) -> np.ndarray:
@@ -78,11 +88,8 @@ class Searcher:
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         st = self.settings
         fused = st.w_bm25 * zscore(bm25 := self.index.lexical.scores(question))
-        coverage, uncovered = 1.0, ""
         for key, enc in self.encoders.items():
-            extra = unknown if key == self.primary else []
-            vecs = enc.encode([question, *extra], query=True)
-            q = vecs[0]
+            q = enc.encode([question], query=True)[0]
             dense[key] = self.passage_vectors[key] @ q
             sent = self.index.sentence_vectors[key] @ q
             sentence_scores += sent
@@ -91,10 +98,7 @@ class Searcher:
             s_mean[key] = (np.bincount(self._owner, weights=sent, minlength=self._n) / self._counts).astype(np.float32)
             fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max[key])
             fused = fused + st.w_sentence_mean * zscore(s_mean[key])
-            if extra:
-                nearest = (vecs[1:] @ self.index.vocab_vectors.T).max(axis=1)
-                i = int(nearest.argmin())
-                coverage, uncovered = float(nearest[i]), unknown[i]
+        primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
             sentence_max=s_max,
@@ -103,8 +107,8 @@ class Searcher:
             bm25=bm25,
             fused=fused,
             order=np.argsort(-fused, kind="stable"),
-            coverage=coverage,
-            uncovered=uncovered,
+            unknown=unknown,
+            _nearest=lambda: (primary.encode(unknown, query=True) @ self.index.vocab_vectors.T).max(axis=1),
         )
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
