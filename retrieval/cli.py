@@ -90,7 +90,7 @@ def _build(args, settings: Settings) -> int:
         f"built {m['build_id']} in {m['build_seconds']} s: {c['documents']} documents, {c['chunks']} passages, "
         f"{c['sentences']} sentences; models {', '.join(e['name'] + ' (' + e['version'] + ')' for e in m['encoders'].values())}\n"
         f"documents added {len(ch['documents_added'])}, removed {len(ch['documents_removed'])}, "
-        f"changed {len(ch['documents_changed'])}; passages added {ch['passages_added']}, removed {ch['passages_removed']}, "
+        f"changed {len(ch['documents_changed'])}{' (sources.json changed)' if ch['manifest_changed'] else ''}; passages added {ch['passages_added']}, removed {ch['passages_removed']}, "
         f"unchanged {ch['passages_kept']}; texts embedded {ch['embeddings_computed']}, reused {ch['embeddings_reused']}\n"
         f"index: {settings.index_dir}"
     )

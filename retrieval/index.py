@@ -187,10 +187,12 @@ def _changes(previous: dict | None, state: dict, chunks: list[Chunk], caches: di
     old_texts = set(previous["texts"]) if previous else set()
     new_texts = {c.text for c in chunks}
     sha = lambda d, k: d[k].get("sha256") if isinstance(d.get(k), dict) else None  # noqa: E731
+    new_docs, old_docs = set(state) - {"sources.json"}, set(old_corpus) - {"sources.json"}
     return {
-        "documents_added": sorted(set(state) - set(old_corpus)),
-        "documents_removed": sorted(set(old_corpus) - set(state)),
-        "documents_changed": sorted(k for k in set(state) & set(old_corpus) if sha(state, k) != sha(old_corpus, k)),
+        "documents_added": sorted(new_docs - old_docs),
+        "documents_removed": sorted(old_docs - new_docs),
+        "documents_changed": sorted(k for k in new_docs & old_docs if sha(state, k) != sha(old_corpus, k)),
+        "manifest_changed": sha(state, "sources.json") != sha(old_corpus, "sources.json"),
         "passages_added": len(new_texts - old_texts),
         "passages_removed": len(old_texts - new_texts),
         "passages_kept": len(new_texts & old_texts),
