@@ -79,10 +79,6 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @property
-    def manifest_path(self) -> Path:
-        return self.corpus_dir / "sources.json"
-
-    @property
     def encoders(self) -> tuple[str, ...]:
         """Encoder names of the profile that can run here, the primary (MiniLM) first."""
         from .embedding import available

@@ -46,10 +46,6 @@ class Ranking:
         i = int(nearest.argmin())
         return float(nearest[i]), self.unknown[i]
 
-    @property
-    def primary_dense(self) -> np.ndarray:
-        return next(iter(self.dense.values()))
-
 
 @lru_cache(maxsize=1)
 def _function_words() -> frozenset[str]:

@@ -8,13 +8,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT))
 
 from retrieval.config import Settings  # noqa: E402
@@ -60,33 +64,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(settings, tmp_path_factory):
-    """`python app.py` on a free loopback port, serving the session's index; yields its base URL."""
+@contextmanager
+def running_app(settings: Settings, **env_extra: str):
+    """`python app.py` on a free loopback port serving `settings`' index; yields its base URL."""
     import httpx
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "RETRIEVAL_INDEX": str(settings.index_dir)}
-    with open(log, "w") as out:
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "RETRIEVAL_INDEX": str(settings.index_dir),
+           "RETRIEVAL_CORPUS": str(settings.corpus_dir), "RETRIEVAL_PROFILE": settings.profile, **env_extra}
+    with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
+        url = f"http://127.0.0.1:{port}"
         try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("app.py exited:\n" + log.read_text())
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("app.py did not start:\n" + log.read_text())
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+            deadline = time.time() + 120
+            while True:
+                try:
+                    if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    out.seek(0)
+                    raise RuntimeError("app.py did not start:\n" + out.read())
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(settings):
+    """The app serving the session's index."""
+    with running_app(settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (its own browser download cannot work offline)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"])
+        yield b
+        b.close()
 
 
 def gold_items(path: Path, kind: str | None = None) -> list[dict]:

@@ -1,25 +1,10 @@
 """A real browser (Debian's Chromium driven by Playwright) asks a question in the chat."""
 
-from pathlib import Path
-
 import pytest
 
-from conftest import ROOT
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
+from conftest import ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def ask_in_page(page, question: str):

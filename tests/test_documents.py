@@ -1,6 +1,5 @@
 """The clinic's own documents: add, remove, incremental rebuild, rollback, killed builds, hot reload."""
 
-import json
 import os
 import signal
 import subprocess
@@ -11,13 +10,13 @@ import time
 import httpx
 import pytest
 
-from conftest import ROOT, free_port, run_cli
+from conftest import ROOT, run_cli, running_app
 from retrieval.answer import Engine
 from retrieval.config import Settings
 from retrieval.corpus import CorpusError, read_corpus
 from retrieval.documents import add_document, remove_document
 from retrieval.embedding import load_encoders
-from retrieval.index import IndexUnavailable, build, live_folder, load, rollback, staleness
+from retrieval.index import build, live_folder, load, rollback, staleness
 
 HTML = ROOT / "tests" / "data" / "aftercare.html"
 QUESTION = "Can I drive myself home after my ketamine infusion?"
@@ -148,13 +147,9 @@ def test_build_killed_at_any_moment_leaves_a_working_index(fast, kill_at):
 
 def test_running_app_picks_up_a_new_build_without_a_failed_request(fast):
     build(fast, load_encoders(fast.encoders), progress=False)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **cli_env(fast), "PORT": str(port)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     failures, answered, stop = [], [], threading.Event()
 
-    def hammer():
+    def hammer(url):
         with httpx.Client(timeout=60) as c:
             while not stop.is_set():
                 try:
@@ -167,31 +162,23 @@ def test_running_app_picks_up_a_new_build_without_a_failed_request(fast):
                 except httpx.HTTPError as e:
                     failures.append(repr(e))
 
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=2).json().get("serving_build") or httpx.post(
-                        url + "/api/ask", json={"question": "hi"}, timeout=60).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        first = httpx.get(url + "/healthz").json()["index"]["build_id"]
-        threads = [threading.Thread(target=hammer) for _ in range(3)]
+    with running_app(fast) as url:
+        httpx.post(url + "/api/ask", json={"question": "hello"}, timeout=60)  # the engine is loaded
+        first = httpx.get(url + "/healthz").json()["serving_build"]
+        threads = [threading.Thread(target=hammer, args=(url,)) for _ in range(3)]
         for t in threads:
             t.start()
-        add_document(fast.corpus_dir, HTML, "Aftercare")
-        assert run_cli("build", env_extra=cli_env(fast)).returncode == 0
-        for _ in range(200):
-            health = httpx.get(url + "/healthz").json()
-            if health["serving_build"] != first and answered and answered[-1]:
-                break
-            time.sleep(0.1)
-        stop.set()
-        for t in threads:
-            t.join()
-    finally:
-        stop.set()
-        proc.terminate()
-        proc.wait(timeout=20)
-    assert health["serving_build"] == health["index"]["build_id"] != first
+        try:
+            add_document(fast.corpus_dir, HTML, "Aftercare")
+            assert run_cli("build", env_extra=cli_env(fast)).returncode == 0
+            for _ in range(200):
+                health = httpx.get(url + "/healthz").json()
+                if health["serving_build"] != first and answered and answered[-1]:
+                    break
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert first and health["serving_build"] == health["index"]["build_id"] != first
     assert failures == [] and False in answered and answered[-1] is True

@@ -1,21 +1,15 @@
 """A clinic's page on another origin embeds the chat (iframe and web component) in a real browser."""
 
 import http.server
-import os
-import subprocess
-import sys
 import threading
 import time
 from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ARTIFACTS, CHROMIUM, free_port, running_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)")
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Clinic</title></head>
@@ -30,51 +24,24 @@ COMPONENT = """<h2>Web component</h2>
 <gradio-app src="{app}/embed/"></gradio-app>"""
 
 
-def serve_page(tmp: Path, html: str) -> tuple[str, http.server.ThreadingHTTPServer]:
-    (tmp / "index.html").write_text(html, encoding="utf-8")
-    port = free_port()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+def serve_page(folder: Path, html: str, port: int) -> http.server.ThreadingHTTPServer:
+    """A clinic's static page on its own loopback port (another origin than the app)."""
+    (folder / "index.html").write_text(html, encoding="utf-8")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), partial(http.server.SimpleHTTPRequestHandler, directory=str(folder)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{port}", srv
+    return srv
 
 
 @pytest.fixture(scope="module")
 def clinic(settings, tmp_path_factory):
     """An app that allows one clinic origin, that clinic's page, and a page on an origin not allowed."""
-    allowed_dir, other_dir = tmp_path_factory.mktemp("allowed"), tmp_path_factory.mktemp("other")
-    allowed_port = free_port()
-    app_port = free_port()
-    app = f"http://127.0.0.1:{app_port}"
-    env = {**os.environ, "PORT": str(app_port), "RETRIEVAL_INDEX": str(settings.index_dir),
-           "ALLOWED_EMBED_ORIGINS": f"http://127.0.0.1:{allowed_port}"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(app + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    (allowed_dir / "index.html").write_text(PAGE.format(app=app, component=COMPONENT.format(app=app)), encoding="utf-8")
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(allowed_dir))
-    allowed_srv = http.server.ThreadingHTTPServer(("127.0.0.1", allowed_port), handler)
-    threading.Thread(target=allowed_srv.serve_forever, daemon=True).start()
-    other_url, other_srv = serve_page(other_dir, PAGE.format(app=app, component=""))
-    yield {"app": app, "allowed": f"http://127.0.0.1:{allowed_port}", "other": other_url}
-    allowed_srv.shutdown()
-    other_srv.shutdown()
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"])
-        yield b
-        b.close()
+    allowed_port, other_port = free_port(), free_port()
+    with running_app(settings, ALLOWED_EMBED_ORIGINS=f"http://127.0.0.1:{allowed_port}") as app:
+        allowed = serve_page(tmp_path_factory.mktemp("allowed"), PAGE.format(app=app, component=COMPONENT.format(app=app)), allowed_port)
+        other = serve_page(tmp_path_factory.mktemp("other"), PAGE.format(app=app, component=""), other_port)
+        yield {"app": app, "allowed": f"http://127.0.0.1:{allowed_port}", "other": f"http://127.0.0.1:{other_port}"}
+        allowed.shutdown()
+        other.shutdown()
 
 
 def test_allowed_origin_gets_answers_in_iframe_and_web_component(clinic, browser):
