@@ -50,9 +50,8 @@ class Abstention:
 
 # Keyed by the judging encoder: the last one of the profile (e5 for "best", MiniLM for "fast").
 ABSTENTION = {
-    "e5": Abstention(min_top=0.8148, confident_top=0.8916, min_coverage=0.65),
-    "minilm": Abstention(min_top=0.2468, confident_top=0.6503, min_coverage=0.65),
-    "hashing-test": Abstention(min_top=0.05, confident_top=0.05, min_coverage=0.0),
+    "e5": Abstention(min_top=0.8498, confident_top=0.8925, min_coverage=0.65),
+    "minilm": Abstention(min_top=0.3772, confident_top=0.6503, min_coverage=0.65),
 }
 
 
@@ -92,5 +91,5 @@ class Settings:
         return {"format": INDEX_FORMAT, "encoders": list(self.encoders), "chunking": asdict(self.chunking)}
 
 
-PROFILES = {"best": ("minilm", "e5"), "fast": ("minilm",), "test": ("hashing-test",)}
+PROFILES = {"best": ("minilm", "e5"), "fast": ("minilm",)}
 DEFAULT_GOLD = ROOT / "tests" / "gold.jsonl"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from importlib import metadata
 from typing import Protocol
 
@@ -79,27 +77,7 @@ class E5Encoder:
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
-class HashingEncoder:
-    """A deterministic bag-of-words encoder for fast unit tests; not for answering patients."""
-
-    name = "hashing-test"
-    version = "1"
-    dim = 256
-
-    @staticmethod
-    def package_version() -> str:
-        return "1"
-
-    def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"\w+", t.lower()):
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
-
-
-ENCODERS = {"minilm": MiniLMEncoder, "e5": E5Encoder, "hashing-test": HashingEncoder}
+ENCODERS = {"minilm": MiniLMEncoder, "e5": E5Encoder}
 _loaded: dict[str, Encoder] = {}
 
 

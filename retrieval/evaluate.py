@@ -209,11 +209,16 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+# A rule must answer every in-scope "tune" question: refusals grow on unseen questions (the held
+# half), and the target is at most 5% of in-scope questions refused.
+MIN_ANSWERED = 1.0
+
+
 def calibrate(engine: Engine, items: list[dict]) -> str:
     """Choose the abstention thresholds on the "tune" items and report them on the "held" ones.
 
     Objective: the mean of (in-scope answered) and (out-of-scope abstained) on the tune split,
-    under the constraint that at most 5% of in-scope tune questions are refused. Many rules tie on
+    under the constraint that at least MIN_ANSWERED of in-scope tune questions are answered. Many rules tie on
     so few questions; the median of each threshold over the tied rules keeps the widest margin.
     """
     from itertools import product
@@ -245,10 +250,10 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
             continue
         rule = Abstention(min_top=lo, confident_top=hi, min_coverage=cov)
         answered, abstained = score(rule, "tune")
-        if answered >= 0.95:
+        if answered >= MIN_ANSWERED:
             scored.append(((answered + abstained) / 2, rule))
     if not scored:
-        return "no thresholds keep 95% of in-scope tune questions answered"
+        return f"no thresholds answer {MIN_ANSWERED:.0%} of in-scope tune questions"
     top = max(v for v, _ in scored)
     tied = [r for v, r in scored if v == top]
     median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
