@@ -117,3 +117,17 @@ def test_odd_question_values_are_invalid_not_errors(server, question):
     r = httpx.post(server + "/api/ask", json={"question": question}, timeout=60)
     assert r.status_code == 200
     assert r.json()["status"] == "invalid" and r.json()["message"] and r.json()["passages"] == []
+
+
+def test_missing_index_gives_a_clear_503_not_a_crash(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from retrieval.config import Settings
+    from retrieval.web import create_app
+
+    app = create_app(Settings(index_dir=tmp_path / "no-index"))
+    with TestClient(app) as client:
+        health = client.get("/healthz")
+        assert health.status_code == 503 and "python -m retrieval build" in health.json()["error"]
+        r = client.post("/api/ask", json={"question": "is ketamine addictive?"})
+        assert r.status_code == 503 and "rebuild" in r.json()["error"]
