@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import index as index_mod
-from .config import ABSTENTION, Abstention, Settings
+from .config import ABSTENTION, JUDGE_SCALE, Abstention, Settings
 from .embedding import load_encoders
 from .records import Passage, Result
 from .safety import MESSAGES, check_input, is_crisis, smalltalk_kind
@@ -20,8 +20,7 @@ class Engine:
         self.encoders = load_encoders(self.settings.encoders)
         self.index = index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
-        self.judge = list(self.encoders)[-1]
-        self.abstention: Abstention = ABSTENTION[self.judge]
+        self.abstention: Abstention = ABSTENTION[tuple(self.encoders)]
 
     def ask(self, question: object, id: object = None) -> Result:
         """The result object for one message (never raises on user input)."""
@@ -44,15 +43,14 @@ class Engine:
         """Best passages above the thresholds, never overlapping, near-duplicates credited not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        judged = r.dense[self.judge]
-        if not answerable(float(judged.max()), lambda: r.coverage()[0], self.abstention):
+        if not answerable(judge_score(r.dense), lambda: r.coverage()[0], self.abstention):
             return []
         vectors = self.searcher.passage_vectors[self.searcher.primary]
         chosen: list[int] = []
         credits: dict[int, list[dict]] = {}
         for pos in r.order[: 4 * a.top_k]:
             pos = int(pos)
-            if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or judged[pos] < self.abstention.min_top):
+            if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or judge_score(r.dense, pos) < self.abstention.min_top):
                 break
             src = self.index.chunks[pos].source_id
             twin = next(
@@ -83,6 +81,12 @@ class Engine:
             highlight=list(best_sentence),
             also_in=also_in,
         )
+
+
+def judge_score(dense: dict[str, np.ndarray], pos: int | None = None) -> float:
+    """The encoders' cosine (best over passages, or of passage `pos`) on a common scale, averaged."""
+    zs = [((d.max() if pos is None else d[pos]) - JUDGE_SCALE[k][0]) / JUDGE_SCALE[k][1] for k, d in dense.items()]
+    return float(np.mean(zs))
 
 
 def answerable(top: float, coverage, rule: Abstention) -> bool:

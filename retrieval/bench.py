@@ -37,7 +37,7 @@ def _questions(n: int) -> list[str]:
 
 def in_process(settings: Settings, runs: int) -> dict:
     """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
-    from .answer import Engine
+    from .answer import Engine, judge_score
     from .safety import check_input
 
     t0 = time.perf_counter()
@@ -51,7 +51,7 @@ def in_process(settings: Settings, runs: int) -> dict:
     for q in qs:
         text = check_input(q)[1]
         r = engine.searcher.rank(text)
-        top = float(r.dense[engine.judge].max())
+        top = judge_score(r.dense)
         needs_coverage = r.unknown and rule.min_top <= top < rule.confident_top
         t = time.perf_counter()
         for enc in engine.encoders.values():

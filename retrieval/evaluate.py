@@ -223,18 +223,26 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
     """
     from itertools import product
 
+    import numpy as np
+
     from .answer import answerable
     from .config import Abstention
 
-    judge = list(engine.encoders)[-1]
-    rows = []
+    ranked = []
     for it in items:
         if it.get("kind") in ("in", "out"):
             problem, text = check_input(it["question"])
-            if problem:
-                continue
-            r = engine.searcher.rank(text)
-            rows.append((it.get("split", "held"), it["kind"], float(r.dense[judge].max()), r.coverage()[0]))
+            if not problem:
+                ranked.append((it.get("split", "held"), it["kind"], engine.searcher.rank(text)))
+    # the common scale: each encoder's best cosine over the tune questions, mean and spread
+    scale = {}
+    for k in engine.encoders:
+        tops = np.array([r.dense[k].max() for s, _, r in ranked if s == "tune"])
+        scale[k] = (round(float(tops.mean()), 4), round(float(tops.std()), 4))
+    rows = [
+        (s, kind, float(np.mean([(r.dense[k].max() - scale[k][0]) / scale[k][1] for k in engine.encoders])), r.coverage()[0])
+        for s, kind, r in ranked
+    ]
     lo_t, hi_t = min(t for *_, t, _ in rows), max(t for *_, t, _ in rows)
     tops = [round(lo_t + (hi_t - lo_t) * i / 200, 4) for i in range(201)]
     grid = product(tops, tops + [9.0], [0.0, 0.5, 0.55, 0.6, 0.65])
@@ -262,7 +270,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
         confident_top=median([r.confident_top for r in tied]),
         min_coverage=median([r.min_coverage for r in tied]),
     )
-    lines = [f"judge encoder: {engine.encoders[judge].name}", f"chosen on tune: {rule}"]
+    lines = [f"JUDGE_SCALE (tune): {scale}", f"chosen on tune: {rule}"]
     for split in ("tune", "held"):
         answered, abstained = score(rule, split)
         lines.append(f"  {split}: in-scope answered {answered:.2f}, out-of-scope abstained {abstained:.2f}")
