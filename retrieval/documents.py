@@ -42,7 +42,6 @@ def add_document(corpus_dir: Path, file: Path, title: str, publisher: str = "", 
         text = check_text(file, data)
         suffix = file.suffix.lower()
     stored = text.encode("utf-8")
-    check_text(file, stored)
     digest = sha256_bytes(stored)
     sources = load_manifest(corpus_dir)
     for s in sources:
@@ -50,14 +49,8 @@ def add_document(corpus_dir: Path, file: Path, title: str, publisher: str = "", 
         if existing.is_file() and sha256_bytes(existing.read_bytes()) == digest:
             raise CorpusError(f"{file}: the same text is already in the corpus as {s.id!r} ({s.title}).")
     numbers = [int(m.group(1)) for s in sources if (m := re.match(r"^(\d+)_", s.id))]
-    source = Source(
-        id=f"{max(numbers, default=-1) + 1:03d}_{digest[:16]}",
-        file="",
-        title=title.strip(),
-        publisher=publisher.strip(),
-        url=url.strip(),
-    )
-    source = Source(**{**source.__dict__, "file": source.id + suffix})
+    new_id = f"{max(numbers, default=-1) + 1:03d}_{digest[:16]}"
+    source = Source(id=new_id, file=new_id + suffix, title=title.strip(), publisher=publisher.strip(), url=url.strip())
     _atomic_write(corpus_dir / source.file, stored)
     _write_manifest(corpus_dir, sources + [source])
     return source

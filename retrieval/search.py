@@ -27,8 +27,6 @@ class Ranking:
     """Per-passage signals and their fusion for one question (arrays indexed by chunk position)."""
 
     dense: dict[str, np.ndarray]  # per encoder: cosine of question and (heading + passage)
-    sentence_max: dict[str, np.ndarray]
-    sentence_mean: dict[str, np.ndarray]
     sentence_scores: np.ndarray  # summed cosine of each sentence over encoders (for the highlight)
     bm25: np.ndarray
     fused: np.ndarray
@@ -74,13 +72,15 @@ class Searcher:
         self.passage_vectors = {k: index.passages[k].reconstruct_n(0, index.passages[k].ntotal) for k in encoders}
         self._owner = index.sentence_owner
         self._n = len(index.chunks)
-        self._counts = np.maximum(np.bincount(self._owner, minlength=self._n), 1).astype(np.float32)
+        counts = np.bincount(self._owner, minlength=self._n)
+        self._counts = np.maximum(counts, 1).astype(np.float32)
+        self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
         _function_words()  # pay the import while loading, not on the first question
 
     def rank(self, question: str) -> Ranking:
         unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
-        dense, s_max, s_mean = {}, {}, {}
+        dense = {}
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         st = self.settings
         fused = st.w_bm25 * zscore(bm25 := self.index.lexical.scores(question))
@@ -89,16 +89,14 @@ class Searcher:
             dense[key] = self.passage_vectors[key] @ q
             sent = self.index.sentence_vectors[key] @ q
             sentence_scores += sent
-            s_max[key] = np.full(self._n, -1.0, dtype=np.float32)
-            np.maximum.at(s_max[key], self._owner, sent)
-            s_mean[key] = (np.bincount(self._owner, weights=sent, minlength=self._n) / self._counts).astype(np.float32)
-            fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max[key])
-            fused = fused + st.w_sentence_mean * zscore(s_mean[key])
+            s_max = np.full(self._n, -1.0, dtype=np.float32)
+            np.maximum.at(s_max, self._owner, sent)
+            s_mean = (np.bincount(self._owner, weights=sent, minlength=self._n) / self._counts).astype(np.float32)
+            fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max)
+            fused = fused + st.w_sentence_mean * zscore(s_mean)
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
-            sentence_max=s_max,
-            sentence_mean=s_mean,
             sentence_scores=sentence_scores,
             bm25=bm25,
             fused=fused,
@@ -108,4 +106,4 @@ class Searcher:
         )
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
-        return np.flatnonzero(self._owner == chunk_pos)
+        return np.arange(self._first[chunk_pos], self._first[chunk_pos + 1])
