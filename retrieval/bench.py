@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_GOLD, ROOT, Settings
+from .config import DEFAULT_GOLD, ROOT, Settings, model_dir
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -95,7 +95,8 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PORT": str(port), "RETRIEVAL_INDEX": str(settings.index_dir), "RETRIEVAL_PROFILE": settings.profile}
+    env = {**os.environ, "PORT": str(port), "RETRIEVAL_INDEX": str(settings.index_dir), "RETRIEVAL_PROFILE": settings.profile,
+           "RETRIEVAL_MODELS": str(model_dir())}  # the export this process made, as `make run` finds it
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,

@@ -98,5 +98,15 @@ class Settings:
         return {"format": INDEX_FORMAT, "encoders": list(self.encoders), "chunking": asdict(self.chunking)}
 
 
+def model_dir() -> Path:
+    """Where files derived from a model (MiniLM's ONNX export) are cached: beside the index unless RETRIEVAL_MODELS says."""
+    index = os.environ.get("RETRIEVAL_INDEX", ROOT / "index")
+    return Path(os.environ.get("RETRIEVAL_MODELS") or Path(index) / "models")
+
+
+# How MiniLM runs: "onnx" (onnxruntime, its export checked against sentence-transformers; falls back
+# to "torch" where it cannot run) or "torch" (sentence-transformers on PyTorch). Same vectors either way.
+MINILM_BACKEND = os.environ.get("RETRIEVAL_BACKEND", "onnx")
+
 PROFILES = {"best": ("minilm", "e5"), "fast": ("minilm",)}
 DEFAULT_GOLD = ROOT / "tests" / "gold.jsonl"

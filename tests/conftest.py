@@ -20,6 +20,14 @@ SHARED_DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT))
+# MiniLM's ONNX export is made once per test session, in its own folder (subprocesses inherit it).
+_MODELS = tempfile.mkdtemp(prefix="retrieval-models-")
+os.environ["RETRIEVAL_MODELS"] = _MODELS
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_MODELS, ignore_errors=True)
+
 
 from retrieval.config import Settings  # noqa: E402
 
