@@ -124,15 +124,23 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
         qs = _questions(max(runs, 160))
         limits = httpx.Limits(max_connections=clients)
         with httpx.Client(timeout=120, limits=limits) as c, ThreadPoolExecutor(clients) as pool:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu_seconds(proc.pid)
             list(pool.map(lambda q: c.post(url + "/api/ask", json={"question": q}), qs))
             out["throughput_rps"] = len(qs) / (time.perf_counter() - t)
+            # the server's own CPU per question over HTTP (the clients share the 2 cores)
+            out["server_cpu_ms"] = (_cpu_seconds(proc.pid) - cpu) / len(qs) * 1000
         status = Path(f"/proc/{proc.pid}/status").read_text()
         out["rss_mb"] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def profile_row(profile: str, runs: int, with_server: bool) -> dict:
@@ -208,7 +216,7 @@ def run(profiles: list[str], runs: int, with_server: bool, scales: list[int]) ->
     cols = [("profile", "{}"), ("ask_p50_ms", "{:.1f}"), ("ask_p95_ms", "{:.1f}"), ("encoders_p50_ms", "{:.1f}"),
             ("overhead_ratio", "{:.2f}"), ("cpu_per_question_ms", "{:.1f}"), ("build_s", "{:.2f}")]
     if with_server:
-        cols += [("http_p50_ms", "{:.1f}"), ("http_p95_ms", "{:.1f}"), ("throughput_rps", "{:.1f}"),
+        cols += [("http_p50_ms", "{:.1f}"), ("http_p95_ms", "{:.1f}"), ("throughput_rps", "{:.1f}"), ("server_cpu_ms", "{:.1f}"),
                  ("target_throughput_rps", "{:.1f}"), ("port_open_s", "{:.2f}"), ("first_answer_s", "{:.2f}"),
                  ("rss_mb", "{:.0f}")]
     print("  ".join(f"{c:>14s}" for c, _ in cols))

