@@ -77,8 +77,9 @@ def key_words(question: str) -> list[str]:
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std())
-    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+    d = x - x.mean()
+    sd = float(np.sqrt(np.dot(d, d) / max(d.size, 1)))  # x.std() without its Python overhead (4 of 10 us)
+    return d / sd if sd > 1e-9 else np.zeros_like(x)
 
 
 class Searcher:
@@ -91,7 +92,9 @@ class Searcher:
         self._owner = index.sentence_owner
         self._n = len(index.chunks)
         counts = np.bincount(self._owner, minlength=self._n)
-        self._counts = np.maximum(counts, 1).astype(np.float32)
+        if counts.min(initial=1) < 1 or np.any(np.diff(self._owner) < 0):
+            raise ValueError("index sentences must come in passage order, at least one per passage")
+        self._counts = counts.astype(np.float32)
         self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
         _function_words()  # pay the import while loading, not on the first question
@@ -107,9 +110,8 @@ class Searcher:
             dense[key] = self.passage_vectors[key] @ q
             sent = self.index.sentence_vectors[key] @ q
             sentence_scores += sent
-            s_max = np.full(self._n, -1.0, dtype=np.float32)
-            np.maximum.at(s_max, self._owner, sent)
-            s_mean = (np.bincount(self._owner, weights=sent, minlength=self._n) / self._counts).astype(np.float32)
+            s_max = np.maximum.reduceat(sent, self._first[:-1])
+            s_mean = np.add.reduceat(sent, self._first[:-1]) / self._counts
             fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max)
             fused = fused + st.w_sentence_mean * zscore(s_mean)
         primary = self.encoders[self.primary]
