@@ -49,7 +49,8 @@ class Engine:
         best = int(r.order[0])
         if not answerable(judge_score(r.dense), lambda: r.coverage()[0], self.abstention):
             return []
-        vectors = self.searcher.passage_vectors[self.searcher.primary]
+        vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
+        where = {int(pos): i for i, pos in enumerate(r.order[: 4 * a.top_k])}
         chosen: list[int] = []
         credits: dict[int, list[dict]] = {}
         for pos in r.order[: 4 * a.top_k]:
@@ -58,7 +59,7 @@ class Engine:
                 break
             src = self.index.chunks[pos].source_id
             twin = next(
-                (c for c in chosen if self.index.chunks[c].source_id != src and float(vectors[c] @ vectors[pos]) >= a.duplicate_cosine),
+                (c for c in chosen if self.index.chunks[c].source_id != src and float(vectors[where[c]] @ vectors[where[pos]]) >= a.duplicate_cosine),
                 None,
             )
             if twin is not None:

@@ -24,12 +24,18 @@ class ChunkSettings:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Weights of the signals fused (by z-score over all passages) into one ranking score."""
+    """Weights of the signals fused (by z-score over the scored passages) into one ranking score."""
 
     w_dense: float = 1.0  # cosine of the question and the (heading + passage) vector
     w_sentence_max: float = 0.5  # best cosine of the question and one sentence of the passage
     w_sentence_mean: float = 0.5  # mean cosine over the passage's sentences
     w_bm25: float = 0.3  # stemmed BM25
+    # Up to this many passages every one is scored; above, only each encoder's FAISS top
+    # `candidates`, BM25's top `candidates` and a fixed random sample of `scale_sample` passages
+    # are, and the sample's mean and spread stand in for all passages' in the z-scores.
+    exhaustive_up_to: int = 20_000
+    candidates: int = 200
+    scale_sample: int = 2_000
 
 
 @dataclass(frozen=True)

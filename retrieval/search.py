@@ -30,7 +30,7 @@ class Ranking:
     sentence_scores: np.ndarray  # summed cosine of each sentence over encoders (for the highlight)
     bm25: np.ndarray
     fused: np.ndarray
-    order: np.ndarray  # chunk positions, best first
+    order: np.ndarray  # chunk positions, best first (on a large index, the candidates only)
     unknown: list[str]  # the question's key words absent from the sources
     _nearest: object = None  # computes, on demand, each unknown word's best cosine with a source word
 
@@ -76,10 +76,13 @@ def key_words(question: str) -> list[str]:
     return [w for w in ws if len(w) > 2 and w.replace("’", "'") not in _function_words()]
 
 
-def zscore(x: np.ndarray) -> np.ndarray:
-    d = x - x.mean()
+def zscore(x: np.ndarray, ref: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """x standardised by the mean and spread of x[ref] (all of x by default)."""
+    r = x[ref]
+    m = r.mean()
+    d = r - m
     sd = float(np.sqrt(np.dot(d, d) / max(d.size, 1)))  # x.std() without its Python overhead (4 of 10 us)
-    return d / sd if sd > 1e-9 else np.zeros_like(x)
+    return (x - m) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
 class Searcher:
@@ -88,42 +91,88 @@ class Searcher:
     def __init__(self, index: Index, encoders: dict[str, Encoder], settings: SearchSettings) -> None:
         self.index, self.encoders, self.settings = index, encoders, settings
         self.primary = next(iter(encoders))
-        self.passage_vectors = {k: index.passages[k].reconstruct_n(0, index.passages[k].ntotal) for k in encoders}
-        self._owner = index.sentence_owner
         self._n = len(index.chunks)
+        self.exhaustive = self._n <= settings.exhaustive_up_to
+        # A small index's vectors are kept as one matrix (one product scores all); a large one's
+        # are read from FAISS for the candidates only, not copied.
+        self._matrix = {k: index.passages[k].reconstruct_n(0, self._n) for k in encoders} if self.exhaustive else {}
+        self._owner = index.sentence_owner
         counts = np.bincount(self._owner, minlength=self._n)
         if counts.min(initial=1) < 1 or np.any(np.diff(self._owner) < 0):
             raise ValueError("index sentences must come in passage order, at least one per passage")
-        self._counts = counts.astype(np.float32)
+        self._counts, self._counts_f = counts, counts.astype(np.float32)
         self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
+        size = min(self._n, settings.scale_sample)
+        self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         _function_words()  # pay the import while loading, not on the first question
+
+    def vectors(self, key: str, positions) -> np.ndarray:
+        """Passage vectors of one encoder at the given chunk positions."""
+        if self.exhaustive:
+            return self._matrix[key][positions]
+        return self.index.passages[key].reconstruct_batch(np.asarray(positions, dtype=np.int64))
+
+    def candidates(self, query_vectors: dict[str, np.ndarray], bm25: np.ndarray) -> np.ndarray | None:
+        """Chunk positions worth scoring: None (all of them) on a small index, else the union of each
+        encoder's FAISS top-k, BM25's top-k and a fixed random sample (whose scores stand in for all
+        passages' when signals are put on a common scale)."""
+        if self.exhaustive:
+            return None
+        k = min(self.settings.candidates, self._n)
+        found = [np.argpartition(-bm25, k - 1)[:k], self._sample]
+        for key, q in query_vectors.items():
+            _, ids = self.index.passages[key].search(q[None, :], k)
+            found.append(ids[0][ids[0] >= 0])
+        return np.unique(np.concatenate(found))
 
     def rank(self, question: str) -> Ranking:
         unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
-        dense = {}
-        sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         st = self.settings
-        fused = st.w_bm25 * zscore(bm25 := self.index.lexical.scores(question))
-        for key, enc in self.encoders.items():
-            q = enc.encode([question], query=True)[0]
-            dense[key] = self.passage_vectors[key] @ q
-            sent = self.index.sentence_vectors[key] @ q
-            sentence_scores += sent
-            s_max = np.maximum.reduceat(sent, self._first[:-1])
-            s_mean = np.add.reduceat(sent, self._first[:-1]) / self._counts
-            fused = fused + st.w_dense * zscore(dense[key]) + st.w_sentence_max * zscore(s_max)
-            fused = fused + st.w_sentence_mean * zscore(s_mean)
+        query = {key: enc.encode([question], query=True)[0] for key, enc in self.encoders.items()}
+        bm25 = self.index.lexical.scores(question)
+        cand = self.candidates(query, bm25)
+        if cand is None:
+            rows, sent_rows, starts, counts = slice(None), slice(None), self._first[:-1], self._counts_f
+            ref = slice(None)
+        else:
+            ref = np.isin(cand, self._sample, assume_unique=True)
+            rows, per = cand, self._counts[cand]
+            starts = np.cumsum(per) - per  # where each candidate's sentences begin among the gathered ones
+            sent_rows = np.arange(int(per.sum())) + np.repeat(self._first[cand] - starts, per)
+            counts = per.astype(np.float32)
+        sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
+        fused = st.w_bm25 * zscore(bm25[rows], ref)
+        dense = {}
+        for key, q in query.items():
+            d = self.vectors(key, rows) @ q
+            sent = self.index.sentence_vectors[key][sent_rows] @ q
+            sentence_scores[sent_rows] += sent
+            s_max = np.maximum.reduceat(sent, starts)
+            s_mean = np.add.reduceat(sent, starts) / counts
+            fused = fused + st.w_dense * zscore(d, ref) + st.w_sentence_max * zscore(s_max, ref)
+            fused = fused + st.w_sentence_mean * zscore(s_mean, ref)
+            dense[key] = d if cand is None else _spread(d, cand, self._n, -1.0)
+        order = np.argsort(-fused, kind="stable")
+        if cand is not None:
+            fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
             sentence_scores=sentence_scores,
             bm25=bm25,
             fused=fused,
-            order=np.argsort(-fused, kind="stable"),
+            order=order,
             unknown=unknown,
             _nearest=lambda: (primary.encode(unknown, query=True) @ self.index.vocab_vectors.T).max(axis=1),
         )
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
         return np.arange(self._first[chunk_pos], self._first[chunk_pos + 1])
+
+
+def _spread(values: np.ndarray, positions: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """A full-length array holding `values` at `positions` and `fill` elsewhere."""
+    out = np.full(n, fill, dtype=np.float32)
+    out[positions] = values
+    return out
