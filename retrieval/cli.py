@@ -84,11 +84,12 @@ def _build(args, settings: Settings) -> int:
 
     m = build(settings, load_encoders(settings.encoders))
     c, ch = m["counts"], m["changes"]
+    models = ", ".join(f"{e['name']} ({e['version']}, {m['backends'][k]})" for k, e in m["encoders"].items())
     for name in ch["discarded_unfinished_builds"]:
         print(f"note: discarded {name}, left by a build that was interrupted; the live index was not affected")
     print(
         f"built {m['build_id']} in {m['build_seconds']} s: {c['documents']} documents, {c['chunks']} passages, "
-        f"{c['sentences']} sentences; models {', '.join(e['name'] + ' (' + e['version'] + ')' for e in m['encoders'].values())}\n"
+        f"{c['sentences']} sentences; models {models}\n"
         f"documents added {len(ch['documents_added'])}, removed {len(ch['documents_removed'])}, "
         f"changed {len(ch['documents_changed'])}{' (sources.json changed)' if ch['manifest_changed'] else ''}; passages added {ch['passages_added']}, removed {ch['passages_removed']}, "
         f"unchanged {ch['passages_kept']}; texts embedded {ch['embeddings_computed']}, reused {ch['embeddings_reused']}\n"

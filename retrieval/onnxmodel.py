@@ -159,9 +159,13 @@ def export(folder: Path, model_path: Path, version: str) -> dict:
         }
         (tmp / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
         if folder.exists():
-            shutil.rmtree(folder)
+            shutil.rmtree(folder, ignore_errors=True)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not (folder / "export.json").is_file():  # else another process published the same export first
+                raise
         log.info("exported MiniLM to ONNX at %s (min cosine %.6f)", folder, agreement)
         return meta
     finally:
