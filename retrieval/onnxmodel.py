@@ -52,8 +52,9 @@ class OnnxMiniLM:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # idle worker threads sleep instead of spinning: spinning burns the other core's time
-        options.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("RETRIEVAL_ORT_SPIN", "0"))
+        # idle worker threads sleep instead of spinning, which burnt the other core's time
+        # (measured with bench: CPU per question 5.9 -> 3.7 ms, 8-client throughput 224 -> 273 req/s)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
