@@ -85,3 +85,14 @@ def test_bench_runs_on_a_tiny_setting():
     scaled = figures["scale"][0]
     assert scaled["passages"] == 3000 and scaled["recall_at_10"] == 1.0
     assert scaled["rank_p50_ms"] > 0 and 0 <= scaled["rank_top1_agreement"] <= 1
+
+
+def test_bench_throughput_client_gets_every_answer(server):
+    from urllib.parse import urlparse
+
+    from retrieval.bench import _questions, throughput
+
+    figures = throughput(urlparse(server).port, None, _questions(40), clients=4)
+    assert figures["throughput_requests"] == 40 and figures["throughput_rps"] > 0
+    with pytest.raises(RuntimeError, match="failed under load"):
+        throughput(urlparse(server).port, None, ["x" * 100_000], clients=1)  # over the body limit: 413
