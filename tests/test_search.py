@@ -47,3 +47,14 @@ def test_answers_from_candidates_stay_verbatim(candidate_engine):
             text = files.setdefault(p.path, (ROOT / p.path).read_text(encoding="utf-8"))
             assert text[p.start : p.end] == p.text
             assert p.start <= p.highlight[0] < p.highlight[1] <= p.end
+
+
+def test_candidate_vectors_equal_the_index_whether_kept_or_read(engine, candidate_engine):
+    searcher = candidate_engine.searcher
+    kept = searcher._sample[:3]
+    read = np.setdiff1d(np.arange(len(engine.index.chunks)), searcher._sample)[:4]
+    positions = np.array([read[0], kept[0], read[1], kept[1], kept[2], read[2], read[3]])
+    for key in engine.encoders:
+        expected = engine.searcher.vectors(key, positions)
+        assert np.array_equal(searcher.vectors(key, positions), expected)
+        assert np.array_equal(searcher.vectors(key, kept), engine.searcher.vectors(key, kept))
