@@ -57,10 +57,11 @@ class OnnxMiniLM:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches pad to alike lengths
         for i in range(0, len(texts), batch_size):
-            batch = self._tokenizer.encode_batch(texts[i : i + batch_size])
+            batch = self._tokenizer.encode_batch([texts[j] for j in order[i : i + batch_size]])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             types = np.array([e.type_ids for e in batch], dtype=np.int64)
@@ -68,7 +69,11 @@ class OnnxMiniLM:
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), dtype=np.float32)
+        if not out:
+            return np.zeros((0, 384), dtype=np.float32)
+        vectors = np.empty((len(texts), 384), dtype=np.float32)
+        vectors[order] = np.concatenate(out)
+        return vectors
 
 
 def supported(model_path: Path) -> bool:
