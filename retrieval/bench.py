@@ -148,16 +148,19 @@ def throughput(port: int, pid: int | None, questions: list[str], clients: int) -
     failed: list[bytes] = []
 
     def client(requests: list[bytes]) -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=120) as s, s.makefile("rb") as f:
-            for r in requests:
-                s.sendall(r)
-                status, length = f.readline(), 0
-                while (line := f.readline()) not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                f.read(length)
-                if b" 200 " not in status:
-                    failed.append(status)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=120) as s, s.makefile("rb") as f:
+                for r in requests:
+                    s.sendall(r)
+                    status, length = f.readline(), 0
+                    while (line := f.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":", 1)[1])
+                    f.read(length)
+                    if b" 200 " not in status:
+                        failed.append(status)
+        except OSError as e:  # a closed or refused connection fails the run, never shortens it silently
+            failed.append(repr(e).encode())
 
     def run(requests: list[bytes]) -> None:
         threads = [threading.Thread(target=client, args=(requests[i::clients],)) for i in range(clients)]

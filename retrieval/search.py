@@ -106,7 +106,7 @@ class Searcher:
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         # The sample is scored for every question: its vectors are kept rather than read from FAISS
-        # each time (at 1M passages that read was 2 of the ranking's 8 ms).
+        # each time (at 1M passages that read was 2 of the ranking's 8 ms). 3 MB per encoder.
         self._sample_vectors = {} if self.exhaustive else {
             k: index.passages[k].reconstruct_batch(self._sample.astype(np.int64)) for k in encoders}
         _function_words()  # pay the import while loading, not on the first question
@@ -115,15 +115,16 @@ class Searcher:
         """Passage vectors of one encoder at the given chunk positions."""
         if self.exhaustive:
             return self._matrix[key][positions]
-        positions = np.asarray(positions, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._sample, positions), len(self._sample) - 1)
-        kept = self._sample[at] == positions
-        if kept.all():
-            return self._sample_vectors[key][at]
-        out = np.empty((len(positions), self.index.passages[key].d), dtype=np.float32)
-        out[kept] = self._sample_vectors[key][at[kept]]
-        out[~kept] = self.index.passages[key].reconstruct_batch(positions[~kept])
-        return out
+        return self.index.passages[key].reconstruct_batch(np.asarray(positions, dtype=np.int64))
+
+    def _dense(self, key: str, q: np.ndarray, cand: np.ndarray | None, in_sample) -> np.ndarray:
+        """Cosine of the question and each scored passage (all, or the candidates in order)."""
+        if cand is None:
+            return self._matrix[key] @ q
+        d = np.empty(len(cand), dtype=np.float32)
+        d[in_sample] = self._sample_vectors[key] @ q  # the candidates include the whole sample, in order
+        d[~in_sample] = self.vectors(key, cand[~in_sample]) @ q
+        return d
 
     def candidates(self, query_vectors: dict[str, np.ndarray], bm25: np.ndarray) -> np.ndarray | None:
         """Chunk positions worth scoring: None (all of them) on a small index, else the union of each
@@ -157,7 +158,7 @@ class Searcher:
         fused = st.w_bm25 * zscore(bm25[rows], ref)
         dense = {}
         for key, q in query.items():
-            d = self.vectors(key, rows) @ q
+            d = self._dense(key, q, cand, ref)
             sent = self.index.sentence_vectors[key][sent_rows] @ q
             sentence_scores[sent_rows] += sent
             s_max = np.maximum.reduceat(sent, starts)
