@@ -7,6 +7,7 @@ set by ALLOWED_EMBED_ORIGINS. Questions are never logged unless UNANSWERED_LOG i
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -15,6 +16,7 @@ import re
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -26,7 +28,6 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi.responses import FileResponse, JSONResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from .answer import Engine  # noqa: E402
 from .config import Settings  # noqa: E402
@@ -136,6 +137,10 @@ class Service:
         self._failed_build: str | None = None
         self.counts: Counter[str] = Counter()
         self._slots = threading.BoundedSemaphore(CONCURRENCY)
+        # API answers run on CONCURRENCY threads of their own rather than Starlette's pool of 40,
+        # where eight waiting requests meant eight threads handing the model back and forth
+        # (measured: 8 keep-alive clients, `fast`, 380 -> 435 answers/s, server CPU 4.3 -> 4.1 ms each).
+        self.answering = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="answer")
         self._count_lock = threading.Lock()
         self.unanswered_log = os.environ.get("UNANSWERED_LOG") or None
         if self.unanswered_log:
@@ -326,7 +331,7 @@ def create_app(settings: Settings | None = None):
             return JSONResponse({"error": 'body must be JSON: {"question": "..."}'}, status_code=400)
         if not isinstance(data, dict) or "question" not in data:
             return JSONResponse({"error": 'body must be a JSON object with a "question" field'}, status_code=400)
-        result = await run_in_threadpool(service.ask, data["question"])
+        result = await asyncio.get_running_loop().run_in_executor(service.answering, service.ask, data["question"])
         if result is None:
             return JSONResponse({"error": UNAVAILABLE}, status_code=503)
         return JSONResponse(result.to_json())
