@@ -58,6 +58,13 @@ class Passage:
     highlight: list[int] | None = None
     also_in: list[dict] = field(default_factory=list)  # other sources that say much the same
 
+    def to_json(self) -> dict:
+        return {
+            "text": self.text, "path": self.path, "start": self.start, "end": self.end, "score": self.score,
+            "source": dict(self.source), "highlight": None if self.highlight is None else list(self.highlight),
+            "also_in": [dict(a) for a in self.also_in],
+        }
+
 
 @dataclass
 class Result:
@@ -70,9 +77,14 @@ class Result:
     id: object = None
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        if d["id"] is None:
-            del d["id"]
+        """The contract's object, with `id` only when the message had one.
+
+        Written out rather than dataclasses.asdict, which deep-copies every value (19 us vs 0.6 us,
+        on the web server's event loop for every answer). tests/test_records.py checks both agree."""
+        d = {"question": self.question, "status": self.status, "message": self.message,
+             "passages": [p.to_json() for p in self.passages]}
+        if self.id is not None:
+            d["id"] = self.id
         return d
 
 

@@ -1,0 +1,20 @@
+"""The result object's JSON is every field of the data classes, nothing more or less."""
+
+from dataclasses import asdict, fields
+
+from retrieval.records import Passage, Result
+
+
+def test_result_json_equals_asdict(engine):
+    answered = [engine.ask(q) for q in ("is ketamine addictive?", "What side effects can happen during a ketamine infusion?")]
+    assert any(p.also_in for r in answered for p in r.passages)  # a credit to another source is covered
+    results = answered + [engine.ask(""), engine.ask("what's the weather on mars", id={"n": [1, 2]})]
+    assert all(r.passages for r in answered) and {r.status for r in results} >= {"answered", "invalid"}
+    for r in results:
+        expected = asdict(r)
+        if expected["id"] is None:
+            del expected["id"]
+        assert r.to_json() == expected
+        assert list(r.to_json()) == list(expected)  # same key order as the contract's examples
+    assert [f.name for f in fields(Passage)] == list(answered[0].passages[0].to_json())
+    assert [f.name for f in fields(Result)][:4] == list(Result("q", "invalid").to_json())
