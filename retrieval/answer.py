@@ -88,9 +88,9 @@ class Engine:
         )
 
 
-def judge_score(dense: dict[str, np.ndarray], pos: int | None = None) -> float:
+def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dict = JUDGE_SCALE) -> float:
     """The encoders' cosine (best over passages, or of passage `pos`) on a common scale, averaged."""
-    zs = [((d.max() if pos is None else d[pos]) - JUDGE_SCALE[k][0]) / JUDGE_SCALE[k][1] for k, d in dense.items()]
+    zs = [((d.max() if pos is None else d[pos]) - scale[k][0]) / scale[k][1] for k, d in dense.items()]
     return float(np.mean(zs))
 
 

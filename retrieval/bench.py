@@ -36,7 +36,7 @@ def _questions(n: int) -> list[str]:
 
 def in_process(settings: Settings, runs: int) -> dict:
     """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
-    from .answer import Engine, judge_score
+    from .answer import Engine, answerable, judge_score
     from .safety import check_input
 
     t0 = time.perf_counter()
@@ -50,8 +50,9 @@ def in_process(settings: Settings, runs: int) -> dict:
     for q in qs:
         text = check_input(q)[1]
         r = engine.searcher.rank(text)
-        top = judge_score(r.dense)
-        needs_coverage = r.unknown and rule.min_top <= top < rule.confident_top
+        asked: list[bool] = []  # whether the abstention rule needs coverage, which costs an encoding
+        answerable(judge_score(r.dense), lambda: asked.append(True) or 1.0, rule)
+        needs_coverage = bool(asked and r.unknown)
         t = time.perf_counter()
         for enc in engine.encoders.values():
             enc.encode([text], query=True)

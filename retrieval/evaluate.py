@@ -225,7 +225,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
 
     import numpy as np
 
-    from .answer import answerable
+    from .answer import answerable, judge_score
     from .config import Abstention
 
     ranked = []
@@ -239,10 +239,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
     for k in engine.encoders:
         tops = np.array([r.dense[k].max() for s, _, r in ranked if s == "tune"])
         scale[k] = (round(float(tops.mean()), 4), round(float(tops.std()), 4))
-    rows = [
-        (s, kind, float(np.mean([(r.dense[k].max() - scale[k][0]) / scale[k][1] for k in engine.encoders])), r.coverage()[0])
-        for s, kind, r in ranked
-    ]
+    rows = [(s, kind, judge_score(r.dense, scale=scale), r.coverage()[0]) for s, kind, r in ranked]
     lo_t, hi_t = min(t for *_, t, _ in rows), max(t for *_, t, _ in rows)
     tops = [round(lo_t + (hi_t - lo_t) * i / 200, 4) for i in range(201)]
     grid = product(tops, tops + [9.0], [0.0, 0.5, 0.55, 0.6, 0.65])

@@ -45,7 +45,7 @@ EXAMPLES = [
 ]
 MAX_BODY_BYTES = 16 * 1024
 # Two cores: two questions encode at once (each encoder call is CPU-bound); more would only queue
-# inside PyTorch and raise every request's latency. Requests beyond that wait their turn.
+# inside the encoders and raise every request's latency. Requests beyond that wait their turn.
 CONCURRENCY = int(os.environ.get("ANSWER_CONCURRENCY", "2"))
 UNAVAILABLE = "The answer index is not available right now. Please try again later; staff can rebuild it with `python -m retrieval build`."
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
