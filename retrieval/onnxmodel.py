@@ -58,24 +58,43 @@ class OnnxMiniLM:
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        out = []
+        return self.encode_tokens(texts, batch_size, tokens=False)[0]
+
+    def encode_tokens(self, texts: list[str], batch_size: int = 16, tokens: bool = True):
+        """Sentence vectors and, from the same forward pass, each text's token vectors with their wordpieces.
+
+        Token vectors are the last hidden states, unit length, without [CLS], [SEP] and padding.
+        """
+        vectors, per_text = [], [None] * len(texts)
         # sorted by length, so each batch pads to about its own texts' length (MiniLM's share of a
         # full build: 1.7 -> 1.3 s)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for i in range(0, len(texts), batch_size):
-            batch = self._tokenizer.encode_batch([texts[j] for j in order[i : i + batch_size]])
+            rows = order[i : i + batch_size]
+            batch = self._tokenizer.encode_batch([texts[j] for j in rows])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             types = np.array([e.type_ids for e in batch], dtype=np.int64)
             hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
-        if not out:
-            return np.zeros((0, 384), dtype=np.float32)
-        vectors = np.empty((len(texts), 384), dtype=np.float32)
-        vectors[order] = np.concatenate(out)
-        return vectors
+            vectors.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+            if tokens:
+                for j, e, states in zip(rows, batch, hidden):
+                    per_text[j] = unit_tokens(states, e.tokens, e.special_tokens_mask)
+        if not vectors:
+            return np.zeros((0, 384), dtype=np.float32), []
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        out[order] = np.concatenate(vectors)
+        return out, per_text
+
+
+def unit_tokens(states: np.ndarray, pieces: list[str], special: list[int]) -> tuple[np.ndarray, list[str]]:
+    """Unit-length hidden states of the real wordpieces (not [CLS], [SEP] or padding), and the pieces."""
+    keep = [i for i, s in enumerate(special[: len(states)]) if not s]
+    kept = np.asarray(states[keep], dtype=np.float32)
+    kept /= np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+    return kept, [pieces[i] for i in keep]
 
 
 def supported(model_path: Path) -> bool:

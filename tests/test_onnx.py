@@ -32,6 +32,12 @@ def test_onnx_vectors_equal_sentence_transformers(settings):
     assert (single * reference[-5:]).sum(axis=1).min() > 0.9999
     meta = json.loads(next(config.model_dir().glob("*-onnx/export.json")).read_text())
     assert meta["min_cosine_vs_sentence_transformers"] >= onnxmodel.MIN_AGREEMENT
+    # token vectors (late interaction) agree too, piece for piece, and come with the same sentence vectors
+    (v_onnx, t_onnx), (v_torch, t_torch) = onnx.encode_tokens(texts), torch.encode_tokens(texts)
+    assert np.allclose(v_onnx, batched) and np.allclose(v_torch, reference, atol=1e-6)
+    for (a, pieces_a), (b, pieces_b) in zip(t_onnx, t_torch):
+        assert pieces_a == pieces_b and "[CLS]" not in pieces_a and "[SEP]" not in pieces_a
+        assert a.shape == (len(pieces_a), 384) and (a * b).sum(axis=1).min() > 0.9999
 
 
 def test_serving_process_never_imports_torch(settings):
