@@ -1,7 +1,8 @@
 """Embedding cache: vectors of texts already embedded, keyed by encoder identity and text hash.
 
 A rebuild after adding one document embeds only that document's passages. Stored as one
-.npz (a zip of plain .npy arrays: hashes, vectors, current) per encoder under
+.npz (a zip of plain .npy arrays: hashes, vectors, current, and for token vectors the
+number of rows of each text, lengths) per encoder and kind under
 index/cache/<encoder>-<identity hash>.npz, replaced atomically; it keeps the
 texts of the last two builds, so a rollback-and-rebuild is cheap too. A damaged cache is
 ignored (everything is embedded again), never trusted.
@@ -24,12 +25,16 @@ def text_hash(text: str) -> str:
 
 
 class EmbeddingCache:
-    def __init__(self, root: Path, key: str, identity: dict) -> None:
+    """One vector per text, or with `ragged` a matrix per text (token vectors)."""
+
+    def __init__(self, root: Path, key: str, identity: dict, ragged: bool = False) -> None:
         tag = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
         self.path = root / f"{key}-{tag}.npz"
+        self.ragged = ragged
         self._rows: dict[str, np.ndarray] = {}
         self._previous: set[str] = set()
         self._used: set[str] = set()
+        self._put: set[str] = set()
         self.computed = self.reused = 0
         self._load()
 
@@ -37,6 +42,11 @@ class EmbeddingCache:
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 hashes, vectors, current = data["hashes"], data["vectors"], data["current"]
+                lengths = data["lengths"] if self.ragged else None
+            if self.ragged:
+                if lengths.sum() != len(vectors) or len(lengths) != len(hashes):
+                    return
+                vectors = np.split(vectors, np.cumsum(lengths)[:-1])
             if len(hashes) != len(vectors):
                 return
             self._rows = {str(h): v for h, v in zip(hashes, vectors)}
@@ -44,24 +54,37 @@ class EmbeddingCache:
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             self._rows, self._previous = {}, set()
 
-    def encode(self, encoder: Encoder, texts: list[str], on_batch=None) -> np.ndarray:
-        """Vectors for texts, embedding only those not cached; `on_batch(n)` reports progress."""
+    def encode(self, encoder: Encoder, texts: list[str], on_batch=None, compute=None):
+        """Vectors for texts, embedding only those not cached; `on_batch(n)` reports progress.
+
+        `compute(texts)` replaces `encoder.encode`; a ragged cache returns a list of matrices."""
+        compute = compute or encoder.encode
         hashes = [text_hash(t) for t in texts]
         self._used.update(hashes)
         missing = sorted({h: t for h, t in zip(hashes, texts) if h not in self._rows}.items())
         for i in range(0, len(missing), 64):
             batch = missing[i : i + 64]
-            for (h, _), v in zip(batch, encoder.encode([t for _, t in batch])):
+            for (h, _), v in zip(batch, compute([t for _, t in batch])):
                 self._rows[h] = v
             if on_batch:
                 on_batch(len(batch))
         self.computed += len(missing)
-        self.reused += len(texts) - len(missing)
+        self.reused += sum(1 for h in hashes if h not in self._put) - len(missing)
         if on_batch:
             on_batch(len(texts) - len(missing))
+        if self.ragged:
+            return [self._rows[h] for h in hashes]
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
         return np.stack([self._rows[h] for h in hashes]).astype(np.float32)
+
+    def put(self, text: str, vector: np.ndarray) -> None:
+        """Store a vector computed elsewhere (MiniLM's sentence vectors come with its token vectors)."""
+        h = text_hash(text)
+        if h not in self._rows:
+            self._rows[h] = vector
+            self._put.add(h)
+            self.computed += 1
 
     def save(self) -> None:
         """Keep the vectors of this build and of the previous one; written atomically."""
@@ -70,11 +93,14 @@ class EmbeddingCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.npz")
+        rows = [self._rows[h] for h in keep]
+        extra = {"lengths": np.array([len(r) for r in rows], dtype=np.int64)} if self.ragged else {}
         with open(tmp, "wb") as f:
             np.savez(
                 f,
                 hashes=np.array(keep, dtype="<U64"),
-                vectors=np.stack([self._rows[h] for h in keep]).astype(np.float32),
+                vectors=(np.concatenate(rows) if self.ragged else np.stack(rows)).astype(np.float32),
                 current=np.array(sorted(self._used), dtype="<U64"),
+                **extra,
             )
         os.replace(tmp, self.path)

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Bump when the on-disk index layout or the chunking/cleaning code changes meaning:
 # an index built by another format version is stale.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class SearchSettings:
     w_sentence_max: float = 0.5  # best cosine of the question and one sentence of the passage
     w_sentence_mean: float = 0.5  # mean cosine over the passage's sentences
     w_bm25: float = 0.3  # stemmed BM25
+    # Late interaction (retrieval/interaction.py) reranks the first `interaction_depth` passages:
+    # their fused score plus w_interaction times the z-score of MaxSim among them. Chosen on the
+    # tune half of tests/gold.jsonl (depth 20/30, weight 0.5-3; query words: content words or all;
+    # passage tokens: all, without punctuation, content words only), checked on held and dev.
+    w_interaction: float = 1.0
+    interaction_depth: int = 30
     # Up to this many passages every one is scored; above, only each encoder's FAISS top
     # `candidates`, BM25's top `candidates` and a fixed random sample of `scale_sample` passages
     # are, and the sample's mean and spread stand in for all passages' in the z-scores.

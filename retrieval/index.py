@@ -8,6 +8,8 @@ Layout (plain files, no pickle):
     index/builds/<id>/passages-<encoder>.faiss   FAISS inner-product index of passage vectors
     index/builds/<id>/sentences-<encoder>.npy    one vector per sentence, in chunk order
     index/builds/<id>/sentence_owner.npy         the chunk of each sentence
+    index/builds/<id>/tokens-minilm.npy          MiniLM token vectors of every passage (float16), for late interaction
+    index/builds/<id>/token_offsets.npy          where each passage's token vectors begin and end
     index/builds/<id>/vocab.json|.npy  words of the sources and their primary-encoder vectors (abstention)
     index/builds/<id>/bm25/            bm25s's own JSON + .npy files
 """
@@ -34,10 +36,12 @@ from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus, sha256_bytes
 from .embedding import Encoder, encoder_identity
+from .interaction import TokenStore, passage_pieces
 from .lexical import Lexical, words
 from .records import Chunk, Source
 
 KEEP_BUILDS = 2  # the live one and the previous one
+TOKENS_FORMAT = 1  # which pieces of a passage are kept (interaction.passage_pieces): bump when that changes
 # Above this many passages exact search costs more than a few ms a question: switch to IVF.
 # IVF beat HNSW (M 32, efConstruction 80) on `bench --scale`: at 1M passages built in 85 s vs
 # 153-260 s, p95 4.7 ms at recall@10 0.988 vs 5.6-6.7 ms at 0.944-0.958, and smaller.
@@ -65,6 +69,7 @@ class Index:
     vocab_vectors: np.ndarray
     lexical: Lexical
     folder: Path
+    tokens: TokenStore | None = None  # the primary encoder's token vectors per passage (late interaction)
 
 
 def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
@@ -91,6 +96,9 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
         tmp.mkdir()
         try:
             caches = {k: EmbeddingCache(settings.index_dir / "cache", k, encoder_identity(k)) for k in encoders}
+            primary = next(iter(encoders))
+            identity = encoder_identity(primary) | {"tokens": TOKENS_FORMAT}
+            caches["tokens"] = EmbeddingCache(settings.index_dir / "cache", f"{primary}-tokens", identity, ragged=True)
             _write_build(tmp, settings, encoders, caches, docs, chunks, state, progress)
             manifest = json.loads((tmp / "manifest.json").read_text())
             manifest["build_id"] = build_id
@@ -217,13 +225,28 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     owner = [pos for pos, c in enumerate(chunks) for _ in c.sentences]
     vocab = sorted({w for c in chunks for w in words(c.text) if len(w) > 2})
     primary = next(iter(encoders))
-    jobs = [(key, "passages", [c.embed_text(with_heading) for c in chunks]) for key in encoders]
+    passage_texts = [c.embed_text(with_heading) for c in chunks]
+    pooled = caches[primary]
+
+    def passage_tokens(texts: list[str]) -> list[np.ndarray]:
+        """Token vectors to match on; the same pass's sentence vectors go to the cache, not computed again."""
+        sentence_vectors, per_text = encoders[primary].encode_tokens(texts)
+        for text, v in zip(texts, sentence_vectors):
+            pooled.put(text, v)
+        return [vecs[passage_pieces(pieces)] for vecs, pieces in per_text]
+
+    jobs = [(primary, "tokens", passage_texts)]
+    jobs += [(key, "passages", passage_texts) for key in encoders]
     jobs += [(key, "sentences", sentence_texts) for key in encoders]
     jobs += [(primary, "vocab", vocab)]
     vectors: dict[tuple[str, str], np.ndarray] = {}
     with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
         for key, what, batch in jobs:
-            vectors[key, what] = caches[key].encode(encoders[key], batch, on_batch=bar.update)
+            if what == "tokens":
+                tokens = caches["tokens"].encode(encoders[key], batch, on_batch=bar.update, compute=passage_tokens)
+            else:
+                vectors[key, what] = caches[key].encode(encoders[key], batch, on_batch=bar.update)
+    TokenStore.from_passages(tokens).save(folder, primary)
     dense_params = {}
     for key in encoders:
         index, dense_params[key] = make_dense_index(vectors[key, "passages"])
@@ -248,7 +271,8 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "backends": {key: enc.backend for key, enc in encoders.items()},  # what computed the vectors
             "corpus": state,
             "dense_index": dense_params,
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab)},
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab),
+                       "tokens": sum(len(t) for t in tokens)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
                 "python": platform.python_version(),
@@ -325,6 +349,7 @@ def load(settings: Settings) -> Index:
             vocab_vectors=np.load(folder / "vocab.npy", allow_pickle=False),
             lexical=Lexical.load(folder / "bm25"),
             folder=folder,
+            tokens=TokenStore.load(folder, settings.encoders[0]),
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnavailable(f"the index in {folder} could not be read ({e}); {fix}") from None

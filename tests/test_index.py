@@ -89,6 +89,8 @@ def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
         def encode(self, texts, query=False):
             raise RuntimeError("killed half way")
 
+        encode_tokens = encode
+
     (corpus_copy / "001_112d98e9cbde18f5.txt").write_text("Changed text. It is new.\n", encoding="utf-8")
     with pytest.raises(RuntimeError):
         build(s, {"minilm": Exploding()}, progress=False)
