@@ -9,6 +9,7 @@ from pathlib import Path
 from .answer import Engine
 from .clean import classify
 from .config import ROOT, SearchSettings
+from .interaction import TokenStore, passage_pieces
 from .records import STATUSES, Result
 from .safety import check_input
 from .search import Searcher
@@ -125,22 +126,27 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
 
     base, idx, encs = engine.settings.search, engine.index, engine.encoders
     primary = next(iter(encs))
-    dense_only = SearchSettings(w_dense=1, w_sentence_max=0, w_sentence_mean=0, w_bm25=0)
-    out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, SearchSettings(0, 0, 0, 1)))]
+    nothing = SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=0, w_interaction=0)
+    out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, replace(nothing, w_bm25=1)))]
     for key, enc in encs.items():
-        out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, dense_only)))
+        out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, replace(nothing, w_dense=1))))
+    late_only = replace(nothing, w_interaction=1, interaction_depth=len(idx.chunks))
+    out.append((f"{encs[primary].name} late interaction alone", Searcher(idx, {primary: encs[primary]}, late_only)))
     out.append(("pipeline", Searcher(idx, encs, base)))
     for key in list(encs)[1:]:
         out.append((f"pipeline without {key}", Searcher(idx, {k: e for k, e in encs.items() if k != key}, base)))
     out.append(("pipeline without sentence signals", Searcher(idx, encs, replace(base, w_sentence_max=0, w_sentence_mean=0))))
     out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0))))
+    out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0))))
     if engine.settings.chunking.heading_context:
         flat = {}
         for key, enc in encs.items():
             vecs = enc.encode([c.text for c in idx.chunks])
             flat[key] = faiss.IndexFlatIP(vecs.shape[1])
             flat[key].add(vecs)
-        out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat), encs, base)))
+        _, per_text = encs[primary].encode_tokens([c.text for c in idx.chunks])
+        tokens = TokenStore.from_passages([v[passage_pieces(p)] for v, p in per_text])
+        out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat, tokens=tokens), encs, base)))
     return out
 
 

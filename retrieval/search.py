@@ -11,6 +11,7 @@ import numpy as np
 from .config import SearchSettings
 from .embedding import Encoder
 from .index import Index
+from .interaction import question_pieces
 from .lexical import stem
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
@@ -142,7 +143,15 @@ class Searcher:
     def rank(self, question: str) -> Ranking:
         unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
         st = self.settings
-        query = {key: enc.encode([question], query=True)[0] for key, enc in self.encoders.items()}
+        late = self.index.tokens is not None and st.w_interaction > 0 and st.interaction_depth > 1
+        query, question_tokens = {}, None
+        for key, enc in self.encoders.items():
+            if key == self.primary and late:  # one forward pass gives the sentence and the token vectors
+                vectors, per_text = enc.encode_tokens([question])
+                query[key], (tokens, pieces) = vectors[0], per_text[0]
+                question_tokens = tokens[question_pieces(pieces, _function_words())]
+            else:
+                query[key] = enc.encode([question], query=True)[0]
         bm25 = self.index.lexical.scores(question)
         cand = self.candidates(query, bm25)
         if cand is None:
@@ -169,6 +178,10 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         if cand is not None:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
+        if question_tokens is not None and len(question_tokens):
+            top = order[: st.interaction_depth]
+            fused[top] += st.w_interaction * zscore(self.index.tokens.scores(question_tokens, top))
+            order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,

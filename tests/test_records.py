@@ -1,15 +1,17 @@
 """The result object's JSON is every field of the data classes, nothing more or less."""
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 from retrieval.records import Passage, Result
 
 
 def test_result_json_equals_asdict(engine):
     answered = [engine.ask(q) for q in ("is ketamine addictive?", "What side effects can happen during a ketamine infusion?")]
-    assert any(p.also_in for r in answered for p in r.passages)  # a credit to another source is covered
-    results = answered + [engine.ask(""), engine.ask("what's the weather on mars", id={"n": [1, 2]})]
-    assert all(r.passages for r in answered) and {r.status for r in results} >= {"answered", "invalid"}
+    assert all(r.passages for r in answered)
+    first = answered[0].passages[0]
+    credited = replace(answered[0], passages=[replace(first, also_in=[dict(first.source)])])  # a credit to another source
+    results = answered + [credited, engine.ask(""), engine.ask("what's the weather on mars", id={"n": [1, 2]})]
+    assert {r.status for r in results} >= {"answered", "invalid"}
     for r in results:
         expected = asdict(r)
         if expected["id"] is None:
