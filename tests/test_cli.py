@@ -85,6 +85,7 @@ def test_bench_runs_on_a_tiny_setting():
     scaled = figures["scale"][0]
     assert scaled["passages"] == 3000 and scaled["recall_at_10"] == 1.0
     assert scaled["rank_p50_ms"] > 0 and 0 <= scaled["rank_top1_agreement"] <= 1
+    assert scaled["tokens_mb"] > 0  # late interaction is part of the scaled ranking
 
 
 def test_bench_throughput_client_gets_every_answer(server):
