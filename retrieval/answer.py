@@ -47,7 +47,7 @@ class Engine:
         """Best passages above the thresholds, never overlapping, near-duplicates credited not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        if not answerable(judge_score(r.dense), lambda: r.coverage()[0], self.abstention):
+        if not answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention):
             return []
         vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
         where = {int(pos): i for i, pos in enumerate(r.order[: 4 * a.top_k])}
@@ -94,7 +94,7 @@ def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dic
     return float(np.mean(zs))
 
 
-def answerable(top: float, coverage, rule: Abstention) -> bool:
+def answerable(top: float, word_match: float, coverage, rule: Abstention) -> bool:
     """The abstention rule (see config.Abstention for how its thresholds were chosen).
 
     `coverage` is a number or a function giving it, called only when the rule needs it."""
@@ -102,4 +102,4 @@ def answerable(top: float, coverage, rule: Abstention) -> bool:
         return False
     if top >= rule.confident_top:
         return True
-    return (coverage() if callable(coverage) else coverage) >= rule.min_coverage
+    return word_match >= rule.min_word_match and (coverage() if callable(coverage) else coverage) >= rule.min_coverage

@@ -51,7 +51,7 @@ def in_process(settings: Settings, runs: int) -> dict:
         text = check_input(q)[1]
         r = engine.searcher.rank(text)
         asked: list[bool] = []  # whether the abstention rule needs coverage, which costs an encoding
-        answerable(judge_score(r.dense), lambda: asked.append(True) or 1.0, rule)
+        answerable(judge_score(r.dense), r.word_match, lambda: asked.append(True) or 1.0, rule)
         needs_coverage = bool(asked and r.unknown)
         t = time.perf_counter()
         for enc in engine.encoders.values():

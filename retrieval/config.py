@@ -50,15 +50,20 @@ class Abstention:
 
     `top` is the question's best cosine with any passage, per encoder, put on a common scale
     (minus JUDGE_SCALE's mean, over its spread) and averaged over the profile's encoders;
+    `word_match` is how well the question's worst-matched content word is matched by some token
+    of the first passages (late interaction, search.Ranking.word_match): a question about
+    something the sources never mention has a word that nothing matches well;
     `coverage` is how close the question's least-known key word (absent from the sources)
     comes to any source word.
-    Answer only if top >= min_top, and, when coverage < min_coverage, only if top >= confident_top.
+    Answer only if top >= min_top, and, unless top >= confident_top, only if word_match >=
+    min_word_match and coverage >= min_coverage.
     Values chosen by `python -m retrieval eval --calibrate` on the "tune" half of tests/gold.jsonl
     (grid search, objective in retrieval/evaluate.py), then checked on the "held" half and the dev set.
     """
 
     min_top: float
     confident_top: float
+    min_word_match: float
     min_coverage: float
 
 
@@ -69,8 +74,8 @@ JUDGE_SCALE = {"minilm": (0.6266, 0.2044), "e5": (0.8861, 0.0383)}
 
 # Keyed by the profile's encoders.
 ABSTENTION = {
-    ("minilm", "e5"): Abstention(min_top=-1.0812, confident_top=0.2018, min_coverage=0.65),
-    ("minilm",): Abstention(min_top=-1.2201, confident_top=0.116, min_coverage=0.65),
+    ("minilm", "e5"): Abstention(min_top=-1.6311, confident_top=0.2018, min_word_match=0.4, min_coverage=0.6),
+    ("minilm",): Abstention(min_top=-1.6988, confident_top=0.116, min_word_match=0.4, min_coverage=0.6),
 }
 
 

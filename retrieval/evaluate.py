@@ -245,24 +245,26 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
     for k in engine.encoders:
         tops = np.array([r.dense[k].max() for s, _, r in ranked if s == "tune"])
         scale[k] = (round(float(tops.mean()), 4), round(float(tops.std()), 4))
-    rows = [(s, kind, judge_score(r.dense, scale=scale), r.coverage()[0]) for s, kind, r in ranked]
-    lo_t, hi_t = min(t for *_, t, _ in rows), max(t for *_, t, _ in rows)
-    tops = [round(lo_t + (hi_t - lo_t) * i / 200, 4) for i in range(201)]
-    grid = product(tops, tops + [9.0], [0.0, 0.5, 0.55, 0.6, 0.65])
+    rows = [(s, kind, judge_score(r.dense, scale=scale), r.word_match, r.coverage()[0]) for s, kind, r in ranked]
+    lo_t, hi_t = min(row[2] for row in rows), max(row[2] for row in rows)
+    tops = np.round(lo_t + (hi_t - lo_t) * np.arange(201) / 200, 4)
+    matches = [0.0, *np.round(np.arange(0.30, 0.701, 0.025), 3)]
+    coverages = [0.0, 0.5, 0.55, 0.6, 0.65]
 
     def score(rule, split):
-        ins = [answerable(t, c, rule) for s, k, t, c in rows if k == "in" and s == split]
-        outs = [not answerable(t, c, rule) for s, k, t, c in rows if k == "out" and s == split]
+        ins = [answerable(t, w, c, rule) for s, k, t, w, c in rows if k == "in" and s == split]
+        outs = [not answerable(t, w, c, rule) for s, k, t, w, c in rows if k == "out" and s == split]
         return sum(ins) / max(len(ins), 1), sum(outs) / max(len(outs), 1)
 
+    # answerable() over the whole grid at once: every min_top (array rows) for each other setting
+    t, w, c, is_in = (np.array(x) for x in zip(*[(t, w, c, k == "in") for s, k, t, w, c in rows if s == "tune"]))
     scored = []
-    for lo, hi, cov in grid:
-        if hi < lo:
-            continue
-        rule = Abstention(min_top=lo, confident_top=hi, min_coverage=cov)
-        answered, abstained = score(rule, "tune")
-        if answered >= MIN_ANSWERED:
-            scored.append(((answered + abstained) / 2, rule))
+    for hi, m, cov in product([*tops, 9.0], matches, coverages):
+        answers = (t[None, :] >= tops[:, None]) & ((t >= hi) | ((w >= m) & (c >= cov)))[None, :]
+        answered = answers[:, is_in].mean(axis=1) if is_in.any() else np.ones(len(tops))
+        abstained = (~answers[:, ~is_in]).mean(axis=1) if (~is_in).any() else np.ones(len(tops))
+        for i in np.flatnonzero((answered >= MIN_ANSWERED) & (tops <= hi)):
+            scored.append(((answered[i] + abstained[i]) / 2, Abstention(float(tops[i]), float(hi), float(m), float(cov))))
     if not scored:
         return f"no thresholds answer {MIN_ANSWERED:.0%} of in-scope tune questions"
     top = max(v for v, _ in scored)
@@ -271,6 +273,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
     rule = Abstention(
         min_top=median([r.min_top for r in tied]),
         confident_top=median([r.confident_top for r in tied]),
+        min_word_match=median([r.min_word_match for r in tied]),
         min_coverage=median([r.min_coverage for r in tied]),
     )
     lines = [f"JUDGE_SCALE (tune): {scale}", f"chosen on tune: {rule}"]

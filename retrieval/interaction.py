@@ -75,13 +75,15 @@ class TokenStore:
             vectors = np.asarray(vectors, dtype=np.float32)
         return cls(vectors, offsets[:-1], offsets[1:])
 
-    def scores(self, question: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """MaxSim of the question's token vectors (k, dim) with each passage at `positions`."""
+    def match(self, question: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MaxSim of the question's token vectors (k, dim) with each passage at `positions`, and each
+        question token's best cosine over all of those passages' tokens (k,)."""
         positions = np.asarray(positions, dtype=np.int64)
         if not len(positions):
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32), np.zeros(len(question), dtype=np.float32)
         lengths = self.ends[positions] - self.starts[positions]
         first = np.cumsum(lengths) - lengths  # where each passage's tokens begin among the gathered rows
         rows = np.arange(int(lengths.sum())) + np.repeat(self.starts[positions] - first, lengths)
         cosines = np.asarray(self.vectors[rows], dtype=np.float32) @ question.T
-        return np.maximum.reduceat(cosines, first, axis=0).mean(axis=1)
+        best = np.maximum.reduceat(cosines, first, axis=0)
+        return best.mean(axis=1), best.max(axis=0)

@@ -1,4 +1,5 @@
-"""Ranking passages for a question: per-encoder dense and sentence signals plus BM25, fused by z-score."""
+"""Ranking passages for a question: per-encoder dense and sentence signals plus BM25, fused by z-score,
+then the first passages reranked by late interaction."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ class Ranking:
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first (on a large index, the candidates only)
     unknown: list[str]  # the question's key words absent from the sources
+    # How well the question's worst-matched content word is matched by some token of the first
+    # passages (its best cosine; late interaction): low when the sources do not speak of it.
+    # 1.0 when late interaction is off.
+    word_match: float = 1.0
     _nearest: object = None  # computes, on demand, each unknown word's best cosine with a source word
 
     def coverage(self) -> tuple[float, str]:
@@ -178,10 +183,13 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         if cand is not None:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
+        word_match = 1.0
         if question_tokens is not None and len(question_tokens):
             top = order[: st.interaction_depth]
-            fused[top] += st.w_interaction * zscore(self.index.tokens.scores(question_tokens, top))
+            maxsim, best_per_word = self.index.tokens.match(question_tokens, top)
+            fused[top] += st.w_interaction * zscore(maxsim)
             order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])
+            word_match = float(best_per_word.min())
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
@@ -190,6 +198,7 @@ class Searcher:
             fused=fused,
             order=order,
             unknown=unknown,
+            word_match=word_match,
             _nearest=lambda: (primary.encode(unknown, query=True) @ self.index.vocab_vectors.T).max(axis=1),
         )
 

@@ -38,8 +38,10 @@ def test_maxsim_equals_a_plain_loop():
     q = rng.normal(size=(3, 8)).astype(np.float32)
     positions = np.array([4, 0, 2])
     expected = [np.mean([max(float(t @ w) for t in per[p]) for w in q]) for p in positions]
-    assert np.allclose(store.scores(q, positions), expected, atol=1e-5)
-    assert store.scores(q, np.array([], dtype=np.int64)).shape == (0,)
+    best_word = [max(float(t @ w) for p in positions for t in per[p]) for w in q]
+    scores, words = store.match(q, positions)
+    assert np.allclose(scores, expected, atol=1e-5) and np.allclose(words, best_word, atol=1e-5)
+    assert store.match(q, np.array([], dtype=np.int64))[0].shape == (0,)
 
 
 def test_saved_store_loads_alike_in_memory_and_mapped(tmp_path, monkeypatch):
@@ -53,7 +55,7 @@ def test_saved_store_loads_alike_in_memory_and_mapped(tmp_path, monkeypatch):
     mapped = TokenStore.load(tmp_path, "minilm")
     assert isinstance(mapped.vectors, np.memmap) and mapped.vectors.dtype == np.float16
     for s in (loaded, mapped):  # stored as float16: scores within float16's precision
-        assert np.allclose(s.scores(q, np.arange(3)), store.scores(q, np.arange(3)), atol=2e-2)
+        assert np.allclose(s.match(q, np.arange(3))[0], store.match(q, np.arange(3))[0], atol=2e-2)
 
 
 def test_damaged_offsets_are_refused(tmp_path):
@@ -111,3 +113,21 @@ def test_token_vectors_are_cached_between_builds(tmp_path):
     assert sorted(calls) == ["ab", "cde", "f"]  # each text once: only the new one computed again
     assert np.array_equal(back[0], out[1]) and np.array_equal(back[1], out[0]) and back[2].shape == (1, 4)
     assert (again.computed, again.reused) == (1, 2)
+
+
+def test_word_match_is_low_when_the_sources_never_speak_of_a_word(engine):
+    mentioned = engine.searcher.rank("can ketamine damage the bladder").word_match
+    never = engine.searcher.rank("can ketamine damage the pancreas").word_match  # no source mentions it
+    assert never < engine.abstention.min_word_match <= mentioned
+
+
+def test_abstention_rule_checks_words_only_for_unconfident_questions():
+    from retrieval.answer import answerable
+    from retrieval.config import Abstention
+
+    rule = Abstention(min_top=-1.0, confident_top=0.5, min_word_match=0.4, min_coverage=0.6)
+    assert not answerable(-2.0, 1.0, 1.0, rule)
+    asked = []
+    assert answerable(0.6, 0.0, lambda: asked.append(1) or 0.0, rule) and not asked  # confident: nothing else computed
+    assert answerable(0.0, 0.5, 0.7, rule)
+    assert not answerable(0.0, 0.3, 0.7, rule) and not answerable(0.0, 0.5, 0.5, rule)
