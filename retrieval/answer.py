@@ -94,12 +94,18 @@ def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dic
     return float(np.mean(zs))
 
 
-def answerable(top: float, word_match: float, coverage, rule: Abstention) -> bool:
-    """The abstention rule (see config.Abstention for how its thresholds were chosen).
+def answers(top, word_match, coverage, rule: Abstention):
+    """The abstention rule (see config.Abstention for how its thresholds were chosen), on numbers or
+    on numpy arrays (broadcast, as calibration tries many thresholds at once): True where answered."""
+    return (top >= rule.min_top) & (
+        (top >= rule.confident_top) | ((word_match >= rule.min_word_match) & (coverage >= rule.min_coverage))
+    )
 
-    `coverage` is a number or a function giving it, called only when the rule needs it."""
-    if top < rule.min_top:
-        return False
-    if top >= rule.confident_top:
-        return True
-    return word_match >= rule.min_word_match and (coverage() if callable(coverage) else coverage) >= rule.min_coverage
+
+def answerable(top: float, word_match: float, coverage, rule: Abstention) -> bool:
+    """`answers` for one question. `coverage` may be a function: it costs an encoding, so it is
+    called only when it can change the outcome."""
+    if callable(coverage):
+        undecided = rule.min_top <= top < rule.confident_top and word_match >= rule.min_word_match
+        coverage = coverage() if undecided else 1.0
+    return bool(answers(top, word_match, coverage, rule))

@@ -231,7 +231,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
 
     import numpy as np
 
-    from .answer import answerable, judge_score
+    from .answer import answerable, answers, judge_score
     from .config import Abstention
 
     ranked = []
@@ -256,13 +256,13 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
         outs = [not answerable(t, w, c, rule) for s, k, t, w, c in rows if k == "out" and s == split]
         return sum(ins) / max(len(ins), 1), sum(outs) / max(len(outs), 1)
 
-    # answerable() over the whole grid at once: every min_top (array rows) for each other setting
+    # every min_top at once (one row each), for each of the other thresholds
     t, w, c, is_in = (np.array(x) for x in zip(*[(t, w, c, k == "in") for s, k, t, w, c in rows if s == "tune"]))
     scored = []
     for hi, m, cov in product([*tops, 9.0], matches, coverages):
-        answers = (t[None, :] >= tops[:, None]) & ((t >= hi) | ((w >= m) & (c >= cov)))[None, :]
-        answered = answers[:, is_in].mean(axis=1) if is_in.any() else np.ones(len(tops))
-        abstained = (~answers[:, ~is_in]).mean(axis=1) if (~is_in).any() else np.ones(len(tops))
+        answered_grid = answers(t[None, :], w[None, :], c[None, :], Abstention(tops[:, None], hi, m, cov))
+        answered = answered_grid[:, is_in].mean(axis=1) if is_in.any() else np.ones(len(tops))
+        abstained = (~answered_grid[:, ~is_in]).mean(axis=1) if (~is_in).any() else np.ones(len(tops))
         for i in np.flatnonzero((answered >= MIN_ANSWERED) & (tops <= hi)):
             scored.append(((answered[i] + abstained[i]) / 2, Abstention(float(tops[i]), float(hi), float(m), float(cov))))
     if not scored:

@@ -122,7 +122,7 @@ def test_word_match_is_low_when_the_sources_never_speak_of_a_word(engine):
 
 
 def test_abstention_rule_checks_words_only_for_unconfident_questions():
-    from retrieval.answer import answerable
+    from retrieval.answer import answerable, answers
     from retrieval.config import Abstention
 
     rule = Abstention(min_top=-1.0, confident_top=0.5, min_word_match=0.4, min_coverage=0.6)
@@ -131,3 +131,6 @@ def test_abstention_rule_checks_words_only_for_unconfident_questions():
     assert answerable(0.6, 0.0, lambda: asked.append(1) or 0.0, rule) and not asked  # confident: nothing else computed
     assert answerable(0.0, 0.5, 0.7, rule)
     assert not answerable(0.0, 0.3, 0.7, rule) and not answerable(0.0, 0.5, 0.5, rule)
+    # calibration applies the same rule to arrays
+    top, word, cov = np.array([-2.0, 0.6, 0.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.5, 0.3, 0.5]), np.array([1.0, 0.0, 0.7, 0.7, 0.5])
+    assert list(answers(top, word, cov, rule)) == [answerable(*x, rule) for x in zip(top, word, cov)]
