@@ -185,7 +185,8 @@ def throughput(port: int, pid: int | None, questions: list[str], clients: int) -
     return out
 
 
-def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, enc, qv: np.ndarray) -> dict:
+def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, per_text: list, enc, qv: np.ndarray,
+                    q_tokens: list) -> dict:
     """Time the whole ranking (BM25, dense, sentence signals, fusion, late interaction) over the synthetic passages.
 
     Each synthetic passage reads as the real passage its vector mostly came from, is one
@@ -199,7 +200,6 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, enc
     from .search import Searcher
 
     n = len(vecs)
-    _, per_text = enc.encode_tokens([c.embed_text(True) for c in chunks])
     real = TokenStore.from_passages([v[passage_pieces(p)] for v, p in per_text])
     tokens = TokenStore(real.vectors, real.starts[like], real.ends[like])
     t = time.perf_counter()
@@ -211,7 +211,7 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, enc
                  tokens=tokens)
     questions = _questions(len(qv))
     cached = dict(zip(questions, qv))
-    cached_tokens = dict(zip(questions, enc.encode_tokens(questions)[1]))
+    cached_tokens = dict(zip(questions, q_tokens))
 
     class Cached:  # the question vectors are already known: time the ranking, not the encoder
         name, version, dim, backend = enc.name, enc.version, enc.dim, enc.backend
@@ -277,14 +277,14 @@ def scale(n: int, queries: int = 200, k: int = 10) -> dict:
     from .corpus import read_corpus
 
     chunks = chunk_corpus(read_corpus(settings.corpus_dir), settings.chunking)
-    base = enc.encode([c.embed_text(True) for c in chunks])
+    base, per_text = enc.encode_tokens([c.embed_text(True) for c in chunks])
     rng = np.random.default_rng(0)
     # Real passage vectors plus noise, renormalised: clustered like real text, unlike uniform noise.
     mix = rng.dirichlet(np.full(3, 0.5), n).astype(np.float32)
     picks = rng.integers(0, len(base), (n, 3))
     vecs = np.einsum("nk,nkd->nd", mix, base[picks]) + rng.normal(0, 0.03, (n, base.shape[1])).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    qv = enc.encode(_questions(queries), query=True)
+    qv, q_tokens = enc.encode_tokens(_questions(queries))
     t = time.perf_counter()
     index, params = make_dense_index(vecs)
     build_s = time.perf_counter() - t
@@ -300,7 +300,7 @@ def scale(n: int, queries: int = 200, k: int = 10) -> dict:
         _, ids = index.search(qv[i : i + 1], k)
         lat.append(time.perf_counter() - t)
         found.append(len(set(ids[0]) & set(truth[i])) / k)
-    ranking = _scaled_ranking(index, vecs, picks[np.arange(n), mix.argmax(axis=1)], chunks, enc, qv)
+    ranking = _scaled_ranking(index, vecs, picks[np.arange(n), mix.argmax(axis=1)], chunks, per_text, enc, qv, q_tokens)
     return {
         "passages": n,
         **ranking,

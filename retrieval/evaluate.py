@@ -139,12 +139,13 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
     out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0))))
     out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0))))
     if engine.settings.chunking.heading_context:
+        texts = [c.text for c in idx.chunks]
+        primary_vecs, per_text = encs[primary].encode_tokens(texts)  # one pass: sentence and token vectors
         flat = {}
         for key, enc in encs.items():
-            vecs = enc.encode([c.text for c in idx.chunks])
+            vecs = primary_vecs if key == primary else enc.encode(texts)
             flat[key] = faiss.IndexFlatIP(vecs.shape[1])
             flat[key].add(vecs)
-        _, per_text = encs[primary].encode_tokens([c.text for c in idx.chunks])
         tokens = TokenStore.from_passages([v[passage_pieces(p)] for v, p in per_text])
         out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat, tokens=tokens), encs, base)))
     return out

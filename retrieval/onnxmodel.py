@@ -58,13 +58,16 @@ class OnnxMiniLM:
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        return self.encode_tokens(texts, batch_size, tokens=False)[0]
+        return self._forward(texts, batch_size, tokens=False)[0]
 
-    def encode_tokens(self, texts: list[str], batch_size: int = 16, tokens: bool = True):
+    def encode_tokens(self, texts: list[str], batch_size: int = 16):
         """Sentence vectors and, from the same forward pass, each text's token vectors with their wordpieces.
 
         Token vectors are the last hidden states, unit length, without [CLS], [SEP] and padding.
         """
+        return self._forward(texts, batch_size, tokens=True)
+
+    def _forward(self, texts: list[str], batch_size: int, tokens: bool):
         vectors, per_text = [], [None] * len(texts)
         # sorted by length, so each batch pads to about its own texts' length (MiniLM's share of a
         # full build: 1.7 -> 1.3 s)
