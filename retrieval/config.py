@@ -51,8 +51,8 @@ class Abstention:
 
     `top` is the question's best cosine with any passage, per encoder, put on a common scale
     (minus JUDGE_SCALE's mean, over its spread) and averaged over the profile's encoders;
-    `word_match` is how well the question's worst-matched content word is matched by some token
-    of the first passages (late interaction, search.Ranking.word_match): a question about
+    `word_match` is how well the worst-matched wordpiece of the question's content words is matched
+    by some token of the first passages (late interaction, search.Ranking.word_match): a question about
     something the sources never mention has a word that nothing matches well;
     `coverage` is how close the question's least-known key word (absent from the sources)
     comes to any source word.

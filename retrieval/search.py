@@ -34,9 +34,10 @@ class Ranking:
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first (on a large index, the candidates only)
     unknown: list[str]  # the question's key words absent from the sources
-    # How well the question's worst-matched content word is matched by some token of the first
-    # passages (its best cosine; late interaction): low when the sources do not speak of it.
-    # 1.0 when late interaction is off.
+    # How well the worst-matched wordpiece of the question's content words is matched by some token
+    # of the first passages (its best cosine; late interaction): low when the sources do not speak
+    # of it; 1.0 when late interaction is off. Per piece, not per word: averaging a word's pieces
+    # separated answerable questions worse (ROC AUC, held half: 0.89 vs 0.93).
     word_match: float = 1.0
     _nearest: object = None  # computes, on demand, each unknown word's best cosine with a source word
 
