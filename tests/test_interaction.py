@@ -134,3 +134,15 @@ def test_abstention_rule_checks_words_only_for_unconfident_questions():
     # calibration applies the same rule to arrays
     top, word, cov = np.array([-2.0, 0.6, 0.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.5, 0.3, 0.5]), np.array([1.0, 0.0, 0.7, 0.7, 0.5])
     assert list(answers(top, word, cov, rule)) == [answerable(*x, rule) for x in zip(top, word, cov)]
+
+
+def test_a_memory_mapped_store_ranks_alike(engine, settings, monkeypatch):
+    """Above IN_MEMORY_BYTES the float16 file is read per question instead: same first passages."""
+    from retrieval.answer import Engine
+
+    monkeypatch.setattr(interaction, "IN_MEMORY_BYTES", 0)
+    mapped = Engine(settings)
+    assert isinstance(mapped.index.tokens.vectors, np.memmap)
+    for q in ["can I get hooked on ketamine", "bladder problems from ketamine?", "how fast does it work for depression"]:
+        a, b = engine.searcher.rank(q), mapped.searcher.rank(q)
+        assert list(a.order[:3]) == list(b.order[:3]) and abs(a.word_match - b.word_match) < 1e-2
