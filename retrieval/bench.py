@@ -195,12 +195,12 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, per
     """
     from .config import SearchSettings
     from .index import Index
-    from .interaction import TokenStore, passage_pieces
+    from .interaction import TokenStore, passage_tokens
     from .lexical import Lexical
     from .search import Searcher
 
     n = len(vecs)
-    real = TokenStore.from_passages([v[passage_pieces(p)] for v, p in per_text])
+    real = TokenStore.from_passages(passage_tokens(per_text))
     tokens = TokenStore(real.vectors, real.starts[like], real.ends[like])
     t = time.perf_counter()
     lexical = Lexical.build([chunks[i].text for i in like])

@@ -9,7 +9,7 @@ from pathlib import Path
 from .answer import Engine
 from .clean import classify
 from .config import ROOT, SearchSettings
-from .interaction import TokenStore, passage_pieces
+from .interaction import TokenStore, passage_tokens
 from .records import STATUSES, Result
 from .safety import check_input
 from .search import Searcher
@@ -146,7 +146,7 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
             vecs = primary_vecs if key == primary else enc.encode(texts)
             flat[key] = faiss.IndexFlatIP(vecs.shape[1])
             flat[key].add(vecs)
-        tokens = TokenStore.from_passages([v[passage_pieces(p)] for v, p in per_text])
+        tokens = TokenStore.from_passages(passage_tokens(per_text))
         out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat, tokens=tokens), encs, base)))
     return out
 

@@ -36,7 +36,7 @@ from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus, sha256_bytes
 from .embedding import Encoder, encoder_identity
-from .interaction import TokenStore, passage_pieces
+from .interaction import TokenStore, passage_tokens
 from .lexical import Lexical, words
 from .records import Chunk, Source
 
@@ -228,12 +228,12 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     passage_texts = [c.embed_text(with_heading) for c in chunks]
     pooled = caches[primary]
 
-    def passage_tokens(texts: list[str]) -> list[np.ndarray]:
+    def compute_tokens(texts: list[str]) -> list[np.ndarray]:
         """Token vectors to match on; the same pass's sentence vectors go to the cache, not computed again."""
         sentence_vectors, per_text = encoders[primary].encode_tokens(texts)
         for text, v in zip(texts, sentence_vectors):
             pooled.put(text, v)
-        return [vecs[passage_pieces(pieces)] for vecs, pieces in per_text]
+        return passage_tokens(per_text)
 
     jobs = [(primary, "tokens", passage_texts)]
     jobs += [(key, "passages", passage_texts) for key in encoders]
@@ -243,7 +243,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
         for key, what, batch in jobs:
             if what == "tokens":
-                tokens = caches["tokens"].encode(encoders[key], batch, on_batch=bar.update, compute=passage_tokens)
+                tokens = caches["tokens"].encode(encoders[key], batch, on_batch=bar.update, compute=compute_tokens)
             else:
                 vectors[key, what] = caches[key].encode(encoders[key], batch, on_batch=bar.update)
     TokenStore.from_passages(tokens).save(folder, primary)

@@ -44,6 +44,11 @@ def passage_pieces(pieces: list[str]) -> list[int]:
     return keep or list(range(len(pieces)))
 
 
+def passage_tokens(per_text: list[tuple[np.ndarray, list[str]]]) -> list[np.ndarray]:
+    """Each passage's token vectors to match on, from `encode_tokens`' (vectors, pieces) per text."""
+    return [vectors[passage_pieces(pieces)] for vectors, pieces in per_text]
+
+
 @dataclass
 class TokenStore:
     """Token vectors of every passage: rows starts[p]:ends[p] of `vectors` belong to passage p."""

@@ -187,10 +187,10 @@ class Searcher:
         word_match = 1.0
         if question_tokens is not None and len(question_tokens):
             top = order[: st.interaction_depth]
-            maxsim, best_per_word = self.index.tokens.match(question_tokens, top)
+            maxsim, best_per_piece = self.index.tokens.match(question_tokens, top)
             fused[top] += st.w_interaction * zscore(maxsim)
             order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])
-            word_match = float(best_per_word.min())
+            word_match = float(best_per_piece.min())
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
