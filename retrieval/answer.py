@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -11,6 +13,8 @@ from .embedding import load_encoders
 from .records import Passage, Result
 from .safety import MESSAGES, check_input, is_crisis, smalltalk_kind
 from .search import Ranking, Searcher
+
+_WORD = re.compile(r"\w+")
 
 
 class Engine:
@@ -44,7 +48,8 @@ class Engine:
         return Result(question=shown, status="answered", passages=passages, id=id)
 
     def _passages(self, r: Ranking) -> list[Passage]:
-        """Best passages above the thresholds, never overlapping, near-duplicates credited not repeated."""
+        """Best passages above the thresholds, never overlapping; one saying what a shown passage of another
+        source says (same meaning, or copied words) is credited to it, not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
         if not answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention):
@@ -57,9 +62,12 @@ class Engine:
             pos = int(pos)
             if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or judge_score(r.dense, pos) < self.abstention.min_top):
                 break
-            src = self.index.chunks[pos].source_id
+            chunk = self.index.chunks[pos]
+            src = chunk.source_id
             twin = next(
-                (c for c in chosen if self.index.chunks[c].source_id != src and float(vectors[where[c]] @ vectors[where[pos]]) >= a.duplicate_cosine),
+                (c for c in chosen if self.index.chunks[c].source_id != src and (
+                    float(vectors[where[c]] @ vectors[where[pos]]) >= a.duplicate_cosine
+                    or shared_trigrams(chunk.text, self.index.chunks[c].text) >= a.duplicate_words)),
                 None,
             )
             if twin is not None:
@@ -86,6 +94,17 @@ class Engine:
             highlight=list(best_sentence),
             also_in=also_in,
         )
+
+
+def shared_trigrams(text: str, shown: str) -> float:
+    """Share of `text`'s three-word sequences (case-folded) that `shown` also contains: 1.0 when it is copied into it."""
+    mine = _trigrams(text)
+    return len(mine & _trigrams(shown)) / len(mine) if mine else 0.0
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
 
 
 def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dict = JUDGE_SCALE) -> float:

@@ -86,7 +86,14 @@ class AnswerSettings:
 
     top_k: int = 3
     min_relative: float = 0.5  # a later passage needs this share of the first one's fused score
-    duplicate_cosine: float = 0.85  # passages of two sources this similar (MiniLM) say the same thing: credit, don't repeat
+    # Passages of two sources this similar (MiniLM cosine) say the same thing: credit, don't repeat.
+    # Between the corpus's closest passages of different sources, which share a topic but not their
+    # content (at most 0.88: an introduction and a history section), and a passage with its
+    # sentences reordered (at least 0.94). 0.85 merged such siblings and hid the one that answered.
+    duplicate_cosine: float = 0.92
+    # ...or when this share of its three-word sequences is already in a shown passage (a sentence
+    # reposted inside a longer passage: 1.0; the corpus's closest siblings share at most 0.32).
+    duplicate_words: float = 0.8
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,26 @@ def test_running_app_picks_up_a_new_build_without_a_failed_request(fast):
                 t.join()
     assert first and health["serving_build"] == health["index"]["build_id"] != first
     assert failures == [] and False in answered and answered[-1] is True
+
+
+def test_a_reposted_passage_is_credited_not_repeated(fast, tmp_path):
+    """Two sources saying the same thing (one passage reposted with its sentences reordered): the
+    answer shows it once and credits the other source."""
+    encoders = load_encoders(fast.encoders)
+    original = add_document(fast.corpus_dir, HTML, "Aftercare after a ketamine infusion", "Sunrise Clinic")
+    repost = tmp_path / "repost.txt"
+    repost.write_text(
+        "Getting home safely\n\n"
+        "Driving is not allowed for the rest of the day after an infusion, so every patient must arrange for a "
+        "friend or family member to drive them home. After each ketamine infusion, patients rest in the recovery "
+        "lounge for about forty-five minutes while a nurse checks their blood pressure.\n",
+        encoding="utf-8",
+    )
+    copy = add_document(fast.corpus_dir, repost, "Going home after treatment", "Lakeside Clinic")
+    build(fast, encoders, progress=False)
+    result = Engine(fast).ask(QUESTION)
+    first = result.passages[0]
+    assert result.status == "answered" and "drive them home" in first.text and verbatim(fast, result)
+    other = copy.id if first.source["id"] == original.id else original.id
+    assert [d["id"] for d in first.also_in] == [other]
+    assert all(p.source["id"] != other for p in result.passages)

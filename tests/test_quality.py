@@ -10,9 +10,13 @@ CEILINGS = {"false_abstain": 0.05, "false_crisis": 0.0}
 
 
 @pytest.fixture(scope="module")
-def figures(engine):
-    f, _ = evaluate(engine, load_gold(ROOT / "tests" / "gold.jsonl"))
-    return f
+def own(engine):
+    return evaluate(engine, load_gold(ROOT / "tests" / "gold.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def figures(own):
+    return own[0]
 
 
 def test_every_shown_passage_is_verbatim_and_clean(figures):
@@ -25,6 +29,13 @@ def test_safety_and_robustness(figures):
     assert figures.false_crisis == 0.0
     assert figures.robust_valid == 1.0
     assert figures.smalltalk == 1.0
+
+
+def test_sources_sharing_a_topic_are_all_shown_not_credited_away(own):
+    """The five articles share topics but copy no passage from one another: an answer never hides one
+    of their passages as "the same thing" said by another (a cosine of 0.85 did, three times)."""
+    credits = [(item["question"], p.also_in) for item, result in own[1] for p in result.passages if p.also_in]
+    assert credits == []
 
 
 @pytest.mark.parametrize("name", FLOORS)

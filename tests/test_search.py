@@ -59,3 +59,13 @@ def test_candidate_scores_equal_scoring_everything(engine, candidate_engine):
     for key in engine.encoders:
         assert np.allclose(some.dense[key][some.order], every.dense[key][some.order], atol=1e-6)
     assert np.array_equal(candidate_engine.searcher.vectors("minilm", [3, 50]), engine.searcher.vectors("minilm", [3, 50]))
+
+
+def test_shared_trigrams_measures_copied_words():
+    from retrieval.answer import shared_trigrams
+
+    sentence = "Driving is not allowed for the rest of the day."
+    assert shared_trigrams(sentence, "After an infusion: " + sentence.upper() + " Rest first.") == 1.0
+    assert shared_trigrams(sentence, "Driving is allowed the next day.") == 0.0
+    assert 0.0 < shared_trigrams(sentence, "Driving is not a problem.") < 0.5
+    assert shared_trigrams("", sentence) == 0.0
