@@ -36,7 +36,7 @@ class SearchSettings:
     # all; passage tokens: all, without punctuation, content words only), checked on held and dev;
     # ranking figures barely move for weights 0.75-2 at depth 30-50.
     w_interaction: float = 1.0
-    interaction_depth: int = 30
+    interaction_depth: int | None = None  # None: the profile's INTERACTION_DEPTH
     # Up to this many passages every one is scored; above, only each encoder's FAISS top
     # `candidates`, BM25's top `candidates` and a fixed random sample of `scale_sample` passages
     # are, and the sample's mean and spread stand in for all passages' in the z-scores.
@@ -72,6 +72,13 @@ class Abstention:
 # Averaging the encoders separates answerable questions better than e5 alone: ROC AUC 0.973 vs
 # 0.971 on the project's set, 0.960 vs 0.900 on the dev set (MiniLM alone: 0.965 / 0.967).
 JUDGE_SCALE = {"minilm": (0.6266, 0.2044), "e5": (0.8861, 0.0383)}
+
+# How many passages late interaction reranks, keyed by the profile's encoders. MaxSim's cost grows
+# with it (its token vectors are read from memory). MiniLM alone: 15, 20 and 30 give the same
+# figures on the tune and held halves and on the dev set, so the cheapest is taken (in-process
+# overhead ratio 1.33 -> 1.25, bench). With e5: 20 ties 30 on tune and held but loses a dev
+# question, so 30 is kept.
+INTERACTION_DEPTH = {("minilm", "e5"): 30, ("minilm",): 15}
 
 # Keyed by the profile's encoders.
 ABSTENTION = {

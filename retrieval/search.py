@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SearchSettings
+from .config import INTERACTION_DEPTH, SearchSettings
 from .embedding import Encoder
 from .index import Index
 from .interaction import question_pieces
@@ -98,6 +98,7 @@ class Searcher:
     def __init__(self, index: Index, encoders: dict[str, Encoder], settings: SearchSettings) -> None:
         self.index, self.encoders, self.settings = index, encoders, settings
         self.primary = next(iter(encoders))
+        self.depth = settings.interaction_depth or INTERACTION_DEPTH.get(tuple(encoders), 30)  # passages late interaction reranks
         self._n = len(index.chunks)
         self.exhaustive = self._n <= settings.exhaustive_up_to
         # A small index's vectors are kept as one matrix (one product scores all); a large one's
@@ -149,7 +150,7 @@ class Searcher:
     def rank(self, question: str) -> Ranking:
         unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
         st = self.settings
-        late = self.index.tokens is not None and st.w_interaction > 0 and st.interaction_depth > 1
+        late = self.index.tokens is not None and st.w_interaction > 0 and self.depth > 1
         query, question_tokens = {}, None
         for key, enc in self.encoders.items():
             if key == self.primary and late:  # one forward pass gives the sentence and the token vectors
@@ -186,7 +187,7 @@ class Searcher:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
         word_match = 1.0
         if question_tokens is not None and len(question_tokens):
-            top = order[: st.interaction_depth]
+            top = order[: self.depth]
             maxsim, best_per_piece = self.index.tokens.match(question_tokens, top)
             fused[top] += st.w_interaction * zscore(maxsim)
             order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])

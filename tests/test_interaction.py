@@ -89,7 +89,7 @@ def test_late_interaction_reorders_only_the_first_passages(engine):
     base = engine.settings.search
     without = Searcher(engine.index, engine.encoders, replace(base, w_interaction=0)).rank("can ketamine hurt my bladder")
     late = engine.searcher.rank("can ketamine hurt my bladder")
-    depth = base.interaction_depth
+    depth = engine.searcher.depth
     assert set(late.order[:depth]) == set(without.order[:depth])
     assert list(late.order[depth:]) == list(without.order[depth:])
     assert not np.array_equal(late.fused[late.order[:depth]], without.fused[without.order[:depth]])
