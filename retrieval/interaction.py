@@ -11,6 +11,7 @@ speak of everything the question asks about. It reranks the first passages of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,38 @@ class TokenStore:
         lengths = self.ends[positions] - self.starts[positions]
         first = np.cumsum(lengths) - lengths  # where each passage's tokens begin among the gathered rows
         rows = np.arange(int(lengths.sum())) + np.repeat(self.starts[positions] - first, lengths)
-        cosines = np.asarray(self.vectors[rows], dtype=np.float32) @ question.T
+        in_memory = self.vectors.dtype == np.float32 and not isinstance(self.vectors, np.memmap)
+        if in_memory and (kernel := _kernel()) is not None:
+            cosines = kernel.run(None, {"tokens": self.vectors, "rows": rows, "question": np.ascontiguousarray(question.T)})[0]
+        else:
+            cosines = np.asarray(self.vectors[rows], dtype=np.float32) @ question.T
         best = np.maximum.reduceat(cosines, first, axis=0)
         return best.mean(axis=1), best.max(axis=0)
+
+
+@lru_cache(maxsize=1)
+def _kernel():
+    """MaxSim's gather and product as a two-node onnxruntime graph, or None without onnxruntime.
+
+    It reads the passages' token vectors about 1.7x faster than numpy's gather and BLAS product
+    here (0.10 vs 0.17 ms for 15 passages, just after an encoding; tall, thin products are
+    MLAS's strength). One thread: the product is a fraction of a millisecond.
+    """
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["tokens", "rows"], ["picked"], axis=0), helper.make_node("MatMul", ["picked", "question"], ["cosines"])],
+        "maxsim",
+        [helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["n", "dim"]),
+         helper.make_tensor_value_info("rows", TensorProto.INT64, ["m"]),
+         helper.make_tensor_value_info("question", TensorProto.FLOAT, ["dim", "k"])],
+        [helper.make_tensor_value_info("cosines", TensorProto.FLOAT, ["m", "k"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
