@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -102,15 +103,16 @@ def shared_trigrams(text: str, shown: str) -> float:
     return len(mine & _trigrams(shown)) / len(mine) if mine else 0.0
 
 
-def _trigrams(text: str) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=4096)  # the same passages come up again and again
+def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+    return frozenset(tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2)))
 
 
 def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dict = JUDGE_SCALE) -> float:
     """The encoders' cosine (best over passages, or of passage `pos`) on a common scale, averaged."""
     zs = [((d.max() if pos is None else d[pos]) - scale[k][0]) / scale[k][1] for k, d in dense.items()]
-    return float(np.mean(zs))
+    return float(sum(zs) / len(zs))
 
 
 def answers(top, word_match, coverage, rule: Abstention):
