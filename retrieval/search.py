@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -33,13 +33,18 @@ class Ranking:
     bm25: np.ndarray
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first (on a large index, the candidates only)
-    unknown: list[str]  # the question's key words absent from the sources
     # How well the worst-matched wordpiece of the question's content words is matched by some token
     # of the first passages (its best cosine; late interaction): low when the sources do not speak
     # of it; 1.0 when late interaction is off. Per piece, not per word: averaging a word's pieces
     # separated answerable questions worse (ROC AUC, held half: 0.89 vs 0.93).
     word_match: float = 1.0
-    _nearest: object = None  # computes, on demand, each unknown word's best cosine with a source word
+    _unknown: object = None  # finds the question's key words absent from the sources
+    _nearest: object = None  # each of those words' best cosine with a source word
+
+    @cached_property
+    def unknown(self) -> list[str]:
+        """The question's key words absent from the sources (found on demand: only coverage needs them)."""
+        return self._unknown()
 
     def coverage(self) -> tuple[float, str]:
         """How well the sources cover the question's least-known key word (1.0 when all occur), and the word.
@@ -47,7 +52,7 @@ class Ranking:
         Computed on demand: it costs one more encoding, needed only for borderline questions."""
         if not self.unknown:
             return 1.0, ""
-        nearest = self._nearest()
+        nearest = self._nearest(self.unknown)
         i = int(nearest.argmin())
         return float(nearest[i]), self.unknown[i]
 
@@ -148,7 +153,6 @@ class Searcher:
         return np.unique(np.concatenate(found))
 
     def rank(self, question: str) -> Ranking:
-        unknown = sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems})
         st = self.settings
         late = self.index.tokens is not None and st.w_interaction > 0 and self.depth > 1
         query, question_tokens = {}, None
@@ -199,9 +203,9 @@ class Searcher:
             bm25=bm25,
             fused=fused,
             order=order,
-            unknown=unknown,
             word_match=word_match,
-            _nearest=lambda: (primary.encode(unknown, query=True) @ self.index.vocab_vectors.T).max(axis=1),
+            _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems}),
+            _nearest=lambda words: (primary.encode(words, query=True) @ self.index.vocab_vectors.T).max(axis=1),
         )
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
