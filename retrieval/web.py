@@ -151,7 +151,8 @@ class Service:
     def engine(self) -> Engine:
         """The loaded engine (loading it on first use), after a check for a newer index at most once a second.
 
-        Checking on every request read index/CURRENT each time: 6% of the server's CPU under load."""
+        Checking on every request read index/CURRENT each time, in 6% of py-spy's samples of the
+        server under load; once a second raised 8-client throughput by about 3%."""
         with self._engine_lock:
             if self._engine is None:
                 self._engine = Engine(self.settings)
