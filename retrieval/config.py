@@ -34,7 +34,10 @@ class SearchSettings:
     # their fused score plus w_interaction times the z-score of MaxSim among them. Chosen on the
     # tune half of tests/gold.jsonl (depth 20/30/50, weight 0.5-3; query words: content words or
     # all; passage tokens: all, without punctuation, content words only), checked on held and dev;
-    # ranking figures barely move for weights 0.75-2 at depth 30-50.
+    # ranking figures barely move for weights 0.75-2 at depth 30-50. All four weights re-searched
+    # together with late interaction on (w_bm25 0-0.5, sentence max and mean 0.25-1, interaction
+    # 0.75-1.5: 108 settings): tune's best (0.15, 1, 0.25, 1.5) gains a tune question at rank 3
+    # but loses one at rank 1 on dev, so these stay.
     w_interaction: float = 1.0
     interaction_depth: int | None = None  # None: the profile's INTERACTION_DEPTH
     # Up to this many passages every one is scored; above, only each encoder's FAISS top

@@ -5,7 +5,7 @@ question keeps its own MiniLM token vector and is compared with every token of t
 (ColBERT's scoring, used zero-shot on MiniLM's last hidden states, which come from the same
 forward pass as its sentence vector). The mean of each word's best cosine rewards passages that
 speak of everything the question asks about. It reranks the first passages of the fused ranking
-(see SearchSettings.interaction_depth); `python -m retrieval eval` shows what it adds.
+(config.INTERACTION_DEPTH per profile); `python -m retrieval eval` shows what it adds.
 """
 
 from __future__ import annotations
