@@ -36,8 +36,9 @@ class SearchSettings:
     # all; passage tokens: all, without punctuation, content words only), checked on held and dev;
     # ranking figures barely move for weights 0.75-2 at depth 30-50. All four weights re-searched
     # together with late interaction on (w_bm25 0-0.5, sentence max and mean 0.25-1, interaction
-    # 0.75-1.5: 108 settings): tune's best (0.15, 1, 0.25, 1.5) gains a tune question at rank 3
-    # but loses one at rank 1 on dev, so these stay.
+    # 0.75-1.5: 108 settings): tune's best (0.15, 1, 0.25, 1.5) puts two more tune and one more
+    # held answer in the top 3, but loses a dev answer at rank 1, a colloquial one from the top 3,
+    # and held answers in the fast profile: fitted to tune's 24 questions, so these stay.
     w_interaction: float = 1.0
     interaction_depth: int | None = None  # None: the profile's INTERACTION_DEPTH
     # Up to this many passages every one is scored; above, only each encoder's FAISS top
