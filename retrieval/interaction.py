@@ -108,10 +108,12 @@ def _kernel():
     MLAS's strength). One thread: the product is a fraction of a millisecond.
     """
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
         from onnx import TensorProto, helper
     except ImportError:
         return None
+    from .onnxmodel import session
+
     graph = helper.make_graph(
         [helper.make_node("Gather", ["tokens", "rows"], ["picked"], axis=0), helper.make_node("MatMul", ["picked", "question"], ["cosines"])],
         "maxsim",
@@ -121,7 +123,4 @@ def _kernel():
         [helper.make_tensor_value_info("cosines", TensorProto.FLOAT, ["m", "k"])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session(model.SerializeToString(), threads=1)

@@ -40,7 +40,6 @@ class OnnxMiniLM:
     """Mean-pooled, unit-length sentence vectors from an exported transformer graph."""
 
     def __init__(self, graph: Path, model_path: Path, threads: int) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         max_len = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
@@ -48,14 +47,7 @@ class OnnxMiniLM:
         # tokenizer.json pads and cuts at 128; sentence-transformers cuts at max_seq_length, pads per batch
         self._tokenizer.enable_truncation(max_length=max_len)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # idle worker threads sleep instead of spinning, which burnt the other core's time
-        # (measured with bench: CPU per question 5.9 -> 3.7 ms, 8-client throughput 224 -> 273 req/s)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self._session = session(str(graph), threads)
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         return self._forward(texts, batch_size, tokens=False)[0]
@@ -90,6 +82,20 @@ class OnnxMiniLM:
         out = np.empty((len(texts), 384), dtype=np.float32)
         out[order] = np.concatenate(vectors)
         return out, per_text
+
+
+def session(model: str | bytes, threads: int):
+    """An onnxruntime CPU session on `threads` threads (a path or the serialized graph), quiet."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # idle worker threads sleep instead of spinning, which burnt the other core's time
+    # (measured with bench: CPU per question 5.9 -> 3.7 ms, 8-client throughput 224 -> 273 req/s)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def unit_tokens(states: np.ndarray, pieces: list[str], special: list[int]) -> tuple[np.ndarray, list[str]]:
