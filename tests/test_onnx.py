@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
+from conftest import ask_in_new_process
 
-from conftest import ROOT
 from retrieval import config, embedding, onnxmodel
 from retrieval.chunking import chunk_corpus
 from retrieval.corpus import read_corpus
@@ -42,15 +40,8 @@ def test_onnx_vectors_equal_sentence_transformers(settings):
 
 def test_serving_process_never_imports_torch(settings):
     """The point of the export: answering needs neither PyTorch nor sentence-transformers."""
-    code = (
-        "import sys; from pathlib import Path; from retrieval.config import Settings; from retrieval.answer import Engine\n"
-        f"e = Engine(Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r})))\n"
-        "r = e.ask('is ketamine addictive?'); assert r.status == 'answered', r\n"
-        "print(e.encoders['minilm'].backend, sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "onnx []"
+    report = "e.encoders['minilm'].backend, sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)"
+    assert ask_in_new_process(settings, report) == "onnx []"
 
 
 def test_damaged_export_is_made_again(tmp_path, monkeypatch):
