@@ -12,7 +12,7 @@ from . import index as index_mod
 from .config import ABSTENTION, JUDGE_SCALE, Abstention, Settings
 from .embedding import load_encoders
 from .records import Passage, Result
-from .safety import MESSAGES, check_input, is_crisis, smalltalk_kind
+from .safety import MESSAGES, check_input, is_crisis, shown_back, smalltalk_kind
 from .search import Ranking, Searcher
 
 _WORD = re.compile(r"\w+")
@@ -33,7 +33,7 @@ class Engine:
 
     def ask(self, question: object, id: object = None) -> Result:
         """The result object for one message (never raises on user input)."""
-        shown = question if isinstance(question, str) else repr(question)
+        shown = shown_back(question)
         problem, text = check_input(question)
         if problem:
             return Result(question=shown, status="invalid", message=MESSAGES[problem], id=id)

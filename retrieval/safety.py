@@ -45,7 +45,8 @@ DISCLAIMER = (
     "and is not medical advice. In an emergency call 911, or call or text 988."
 )
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters, and lone UTF-16 surrogates (valid in JSON escapes, not in text; the tokenizers reject them)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG = re.compile(r"<[^<>]{0,200}>")
 
 _CRISIS = re.compile(
@@ -74,6 +75,14 @@ def normalize(text: str) -> str:
     """NFKC (full-width letters, ligatures), typographic apostrophes, collapsed white space."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
     return " ".join(text.split())
+
+
+def shown_back(question: object) -> str:
+    """The message as the result repeats it: its repr when it is not text, a lone surrogate as U+FFFD
+    (no UTF-8 response could carry it)."""
+    if not isinstance(question, str):
+        return repr(question)
+    return question.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def check_input(question: object) -> tuple[str | None, str]:

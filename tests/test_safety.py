@@ -47,7 +47,7 @@ def test_smalltalk(text, kind):
 @pytest.mark.parametrize(
     "raw,problem",
     [("", "empty"), ("   \n\t", "empty"), ("?!?", "no_words"), ("x" * (MAX_CHARS + 1), "too_long"),
-     ("side\x00effects", "control"), (None, "not_text"), (42, "not_text"), ("<b></b>", "empty")],
+     ("side\x00effects", "control"), ("safe \ud800 while pregnant", "control"), (None, "not_text"), (42, "not_text"), ("<b></b>", "empty")],
 )
 def test_invalid_inputs(raw, problem):
     assert check_input(raw)[0] == problem

@@ -119,6 +119,14 @@ def test_odd_question_values_are_invalid_not_errors(server, question):
     assert r.json()["status"] == "invalid" and r.json()["message"] and r.json()["passages"] == []
 
 
+def test_a_lone_surrogate_escape_is_invalid_not_an_error(server):
+    """JSON may escape half of a UTF-16 pair ("\\ud800"); it decodes to no character text can hold."""
+    body = b'{"question": "is it safe \\ud800 while pregnant"}'
+    r = httpx.post(server + "/api/ask", content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == 200
+    assert r.json()["status"] == "invalid" and r.json()["passages"] == []
+
+
 def test_missing_index_gives_a_clear_503_not_a_crash(tmp_path):
     from fastapi.testclient import TestClient
 
