@@ -33,7 +33,7 @@ from .answer import Engine  # noqa: E402
 from .config import Settings  # noqa: E402
 from .index import IndexUnavailable, live_folder, read_manifest  # noqa: E402
 from .records import Result  # noqa: E402
-from .safety import DISCLAIMER, MAX_CHARS  # noqa: E402
+from .safety import DISCLAIMER, MAX_CHARS, shown_back  # noqa: E402
 
 log = logging.getLogger("retrieval.web")
 
@@ -214,7 +214,7 @@ class Service:
         result = self.ask(message)
         reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
         history = list(history or []) + [
-            {"role": "user", "content": escape_user_text(message or "")},
+            {"role": "user", "content": escape_user_text(shown_back(message or ""))},
             {"role": "assistant", "content": reply},
         ]
         return "", history

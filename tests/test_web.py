@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, SHARED_DEV, gold_items
 from retrieval.records import STATUSES
-from retrieval.web import escape_user_text, render_result
+from retrieval.web import Service, escape_user_text, render_result
 
 
 def test_health_shows_the_manifest(server):
@@ -125,6 +125,12 @@ def test_a_lone_surrogate_escape_is_invalid_not_an_error(server):
     r = httpx.post(server + "/api/ask", content=body, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code == 200
     assert r.json()["status"] == "invalid" and r.json()["passages"] == []
+
+
+def test_the_chat_repeats_a_message_with_a_lone_surrogate_as_text_it_can_send(settings):
+    _, history = Service(settings).respond("is it safe \ud800 while pregnant", [])
+    sent = json.dumps(history, ensure_ascii=False).encode("utf-8")  # raised before: surrogates not allowed
+    assert "\ufffd".encode() in sent and "control characters" in history[1]["content"]
 
 
 def test_missing_index_gives_a_clear_503_not_a_crash(tmp_path):
