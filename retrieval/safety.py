@@ -48,6 +48,8 @@ DISCLAIMER = (
 # Control characters, and lone UTF-16 surrogates (valid in JSON escapes, not in text; the tokenizers reject them)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG = re.compile(r"<[^<>]{0,200}>")
+# A pasted script or style block: its code is no part of the question (the tags alone leave "alert(1)")
+_CODE_BLOCK = re.compile(r"<(script|style)\b[^<>]{0,200}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 _CRISIS = re.compile(
     r"suicid|\bkill(ing)? (myself|me)\b|\bend(ing)? (it all|my (own )?life|my life|things)\b|\btake my (own )?life\b"
@@ -93,7 +95,7 @@ def check_input(question: object) -> tuple[str | None, str]:
         return "too_long", ""
     if _CONTROL.search(question):
         return "control", ""
-    text = normalize(_TAG.sub(" ", question))
+    text = normalize(_TAG.sub(" ", _CODE_BLOCK.sub(" ", question)))
     if not text:
         return "empty", ""
     if not any(ch.isalpha() for ch in text):

@@ -55,4 +55,5 @@ def test_invalid_inputs(raw, problem):
 
 def test_normalisation_strips_tags_and_folds_full_width():
     assert check_input("<img src=x onerror=alert(1)>bladder") == (None, "bladder")
+    assert check_input("<script>alert(1)</script>is ketamine <b>addictive</b>?<STYLE>p {}</STYLE>") == (None, "is ketamine addictive ?")
     assert check_input("ｋｅｔａｍｉｎｅ ｓｉｄｅ ｅｆｆｅｃｔｓ") == (None, "ketamine side effects")
