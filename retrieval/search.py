@@ -109,6 +109,8 @@ class Searcher:
         # A small index's vectors are kept as one matrix (one product scores all); a large one's
         # are read from FAISS for the candidates only, not copied.
         self._matrix = {k: index.passages[k].reconstruct_n(0, self._n) for k in encoders} if self.exhaustive else {}
+        # likewise the sentence vectors: a small index's in memory (indexing a memory map costs 15 us a question)
+        self._sentences = {k: np.asarray(v) if self.exhaustive else v for k, v in index.sentence_vectors.items()}
         self._owner = index.sentence_owner
         counts = np.bincount(self._owner, minlength=self._n)
         if counts.min(initial=1) < 1 or np.any(np.diff(self._owner) < 0):
@@ -179,7 +181,7 @@ class Searcher:
         dense = {}
         for key, q in query.items():
             d = self._dense(key, q, cand, ref)
-            sent = self.index.sentence_vectors[key][sent_rows] @ q
+            sent = self._sentences[key][sent_rows] @ q
             sentence_scores[sent_rows] += sent
             s_max = np.maximum.reduceat(sent, starts)
             s_mean = np.add.reduceat(sent, starts) / counts
