@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Bump when the on-disk index layout or the chunking/cleaning code changes meaning:
 # an index built by another format version is stale.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class SearchSettings:
     w_sentence_max: float = 0.5  # best cosine of the question and one sentence of the passage
     w_sentence_mean: float = 0.5  # mean cosine over the passage's sentences
     w_bm25: float = 0.3  # stemmed BM25
+    w_pairs: float | None = None  # BM25 over pairs of consecutive content words; None: the profile's PAIR_WEIGHT
     # Late interaction (retrieval/interaction.py) reranks the first `interaction_depth` passages:
     # their fused score plus w_interaction times the z-score of MaxSim among them. Chosen on the
     # tune half of tests/gold.jsonl (depth 20/30/50, weight 0.5-3; query words: content words or
@@ -83,6 +84,13 @@ JUDGE_SCALE = {"minilm": (0.6266, 0.2044), "e5": (0.8861, 0.0383)}
 # overhead ratio 1.33 -> 1.25, bench). With e5: 20 ties 30 on tune and held but loses a dev
 # question, so 30 is kept.
 INTERACTION_DEPTH = {("minilm", "e5"): 30, ("minilm",): 15}
+
+# Weight of BM25 over word pairs (lexical.word_pairs), keyed by the profile's encoders. Chosen on the
+# tune half of tests/gold.jsonl (0, 0.1, 0.2, 0.3, 0.5; full pipeline), checked on held, dev and
+# colloquial. With e5, 0.1-0.3 put one more tune answer in the top 3 and one more held answer
+# first, and change nothing on dev or colloquial; 0.5 loses dev answers. MiniLM alone: tune's best
+# (0.2) puts two dev answers out of the top 3, and 0.1 one, so the fast profile does without.
+PAIR_WEIGHT = {("minilm", "e5"): 0.2, ("minilm",): 0.0}
 
 # Keyed by the profile's encoders.
 ABSTENTION = {

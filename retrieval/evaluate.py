@@ -124,9 +124,10 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
     """Baselines, the pipeline, and the pipeline without each component, all on the same passages."""
     import faiss
 
-    base, idx, encs = engine.settings.search, engine.index, engine.encoders
+    idx, encs = engine.index, engine.encoders
+    base = replace(engine.settings.search, w_pairs=engine.searcher.w_pairs)  # the profile's, in every variant
     primary = next(iter(encs))
-    nothing = SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=0, w_interaction=0)
+    nothing = SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=0, w_pairs=0, w_interaction=0)
     out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, replace(nothing, w_bm25=1)))]
     for key, enc in encs.items():
         out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, replace(nothing, w_dense=1))))
@@ -136,7 +137,9 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
     for key in list(encs)[1:]:
         out.append((f"pipeline without {key}", Searcher(idx, {k: e for k, e in encs.items() if k != key}, base)))
     out.append(("pipeline without sentence signals", Searcher(idx, encs, replace(base, w_sentence_max=0, w_sentence_mean=0))))
-    out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0))))
+    out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0, w_pairs=0))))
+    if base.w_pairs:
+        out.append(("pipeline without word pairs", Searcher(idx, encs, replace(base, w_pairs=0))))
     out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0))))
     if engine.settings.chunking.heading_context:
         texts = [c.text for c in idx.chunks]

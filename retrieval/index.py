@@ -11,7 +11,7 @@ Layout (plain files, no pickle):
     index/builds/<id>/tokens-minilm.npy          MiniLM token vectors of every passage (float16), for late interaction
     index/builds/<id>/token_offsets.npy          where each passage's token vectors begin and end
     index/builds/<id>/vocab.json|.npy  words of the sources and their primary-encoder vectors (abstention)
-    index/builds/<id>/bm25/            bm25s's own JSON + .npy files
+    index/builds/<id>/bm25/            bm25s's own JSON + .npy files (words; bm25/pairs/: pairs of consecutive words)
 """
 
 from __future__ import annotations

@@ -28,36 +28,56 @@ def stem(word: str) -> str:
 
 
 class Lexical:
-    """BM25 over the passages' texts."""
+    """BM25 over the passages' texts: their stemmed content words, and pairs of consecutive ones.
 
-    def __init__(self, retriever: bm25s.BM25) -> None:
-        self._bm25 = retriever
+    The pairs score a phrase the question shares with a passage ("higher risk", "nasal spray")
+    above the same words scattered; they are fused as their own signal (config.SearchSettings).
+    """
+
+    def __init__(self, retriever: bm25s.BM25, pairs: bm25s.BM25) -> None:
+        self._bm25, self._pairs = retriever, pairs
         self.vocab = {w for w in retriever.vocab_dict if w}
-        self._table = _dense_table(retriever)
-
+        self._table, self._pair_table = _dense_table(retriever), _dense_table(pairs)
 
     @classmethod
     def build(cls, texts: list[str]) -> "Lexical":
         retriever = bm25s.BM25()
         retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer, show_progress=False), show_progress=False)
-        return cls(retriever)
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(p, len(vocab)) for p in word_pairs(t)] for t in tokenize(texts)]
+        pairs = bm25s.BM25()
+        pairs.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        return cls(retriever, pairs)
 
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder))
+        self._pairs.save(str(folder / "pairs"))
 
     @classmethod
     def load(cls, folder: Path) -> "Lexical":
-        return cls(bm25s.BM25.load(str(folder)))
+        return cls(bm25s.BM25.load(str(folder)), bm25s.BM25.load(str(folder / "pairs")))
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage for the question (zeros when no term is known)."""
-        tokens = [t for t in tokenize([question])[0] if t in self.vocab]
-        if not tokens:
-            return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
-        if self._table is not None:
-            ids = [self._bm25.vocab_dict[t] for t in tokens]
-            return np.add.reduce(self._table[ids], axis=0)
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        """BM25 score of every passage for the question's words (zeros when none is known)."""
+        return _scores(self._bm25, self._table, tokenize([question])[0])
+
+    def pair_scores(self, question: str) -> np.ndarray:
+        """BM25 score of every passage for the question's pairs of consecutive content words."""
+        return _scores(self._pairs, self._pair_table, word_pairs(tokenize([question])[0]))
+
+
+def word_pairs(tokens: list[str]) -> list[str]:
+    """Consecutive stemmed content words joined: ["higher", "risk", "ketamin"] -> ["higher risk", "risk ketamin"]."""
+    return [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+
+def _scores(retriever: bm25s.BM25, table: np.ndarray | None, terms: list[str]) -> np.ndarray:
+    ids = [i for t in terms if (i := retriever.vocab_dict.get(t)) is not None]
+    if not ids:
+        return np.zeros(retriever.scores["num_docs"], dtype=np.float32)
+    if table is not None:
+        return np.add.reduce(table[ids], axis=0)
+    return np.asarray(retriever.get_scores(ids), dtype=np.float32)
 
 
 # Up to this many (term, passage) cells, bm25s's score matrix is also kept dense.

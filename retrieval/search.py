@@ -1,5 +1,5 @@
-"""Ranking passages for a question: per-encoder dense and sentence signals plus BM25, fused by z-score,
-then the first passages reranked by late interaction."""
+"""Ranking passages for a question: per-encoder dense and sentence signals plus BM25 over words and
+word pairs, fused by z-score, then the first passages reranked by late interaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from .config import INTERACTION_DEPTH, SearchSettings
+from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
 from .interaction import question_pieces
@@ -104,6 +104,7 @@ class Searcher:
         self.index, self.encoders, self.settings = index, encoders, settings
         self.primary = next(iter(encoders))
         self.depth = settings.interaction_depth or INTERACTION_DEPTH.get(tuple(encoders), 30)  # passages late interaction reranks
+        self.w_pairs = PAIR_WEIGHT.get(tuple(encoders), 0.0) if settings.w_pairs is None else settings.w_pairs
         self._n = len(index.chunks)
         self.exhaustive = self._n <= settings.exhaustive_up_to
         # A small index's vectors are kept as one matrix (one product scores all); a large one's
@@ -178,6 +179,8 @@ class Searcher:
             counts = per.astype(np.float32)
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         fused = st.w_bm25 * zscore(bm25[rows], ref)
+        if self.w_pairs:
+            fused = fused + self.w_pairs * zscore(self.index.lexical.pair_scores(question)[rows], ref)
         dense = {}
         for key, q in query.items():
             d = self._dense(key, q, cand, ref)

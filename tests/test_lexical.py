@@ -30,3 +30,18 @@ def test_dense_scores_equal_bm25s_sparse_scores(monkeypatch):
         assert a.dtype == b.dtype == np.float32 and a.shape == (len(passages),)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     assert small.scores("bladder").max() > 0
+
+
+def test_word_pairs_favour_a_shared_phrase_and_survive_save_and_load(tmp_path):
+    from retrieval.lexical import Lexical, word_pairs
+
+    assert word_pairs(["higher", "risk", "ketamin"]) == ["higher risk", "risk ketamin"]
+    passages = ["People with a history of drug use may be at higher risk.", "The risk is not higher for everyone who uses it.", ""]
+    lexical = Lexical.build(passages)
+    words, pairs = lexical.scores("am I at higher risk"), lexical.pair_scores("am I at higher risk")
+    assert words[0] > 0 and words[1] > 0  # both passages hold both words
+    assert pairs[0] > 0 and pairs[1] == 0 and pairs[2] == 0  # only the first holds the phrase
+    lexical.save(tmp_path)
+    again = Lexical.load(tmp_path)
+    np.testing.assert_array_equal(again.pair_scores("am I at higher risk"), pairs)
+    assert not again.pair_scores("ketamine").any()  # a single word makes no pair

@@ -5,7 +5,7 @@ import pytest
 from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold
 
-FLOORS = {"r1": 0.85, "r3": 0.90, "mrr5": 0.87, "out_abstain": 0.90}
+FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set
 CEILINGS = {"false_abstain": 0.05, "false_crisis": 0.0}
 
 
