@@ -109,7 +109,7 @@ def _kernel():
     The product is compute-bound (about 3 MFLOP for 15 passages, near one core's peak), so it uses
     the encoder's threads, with the question as the left factor (Gemm, transB): 0.044 ms for 15
     passages here, against 0.077 ms for MatMul on one thread and 0.10 ms for numpy's gather and
-    BLAS product (`/tmp/exp/mm.py`-style timing, hot cache).
+    BLAS product (hot cache; just after an encoding: 0.13 vs 0.17 ms for the one-thread MatMul).
     """
     try:
         import onnxruntime  # noqa: F401

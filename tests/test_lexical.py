@@ -1,4 +1,4 @@
-"""The question tokenizer must cut text exactly as bm25s.tokenize cut the indexed passages."""
+"""Lexical scoring: questions cut exactly as bm25s cut the passages, the dense table equal to bm25s's scores, word pairs."""
 
 import bm25s
 import numpy as np
