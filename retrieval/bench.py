@@ -1,8 +1,10 @@
 """Benchmarks: where the time and memory of a question go, per profile; and how search scales.
 
 `python -m retrieval bench` prints a table per profile and ends with one JSON line of the
-figures; `--scale N` measures the dense index alone on N synthetic passages. A benchmark, not
-a test: the numbers depend on the machine and its load (the load average is printed).
+figures; `--repeat N` runs every profile N times in turn and reports the medians, since this
+machine's speed drifts by 10-25% over a day; `--scale N` measures the dense index alone on N
+synthetic passages. A benchmark, not a test: the numbers depend on the machine and its load
+(the load average is printed with every run).
 """
 
 from __future__ import annotations
@@ -314,18 +316,43 @@ def scale(n: int, queries: int = 200, k: int = 10) -> dict:
     }
 
 
-def run(profiles: list[str], runs: int, with_server: bool, scales: list[int]) -> int:
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {runs} questions per figure")
-    rows = [profile_row(p, runs, with_server) for p in profiles]
+def median_row(rows: list[dict]) -> dict:
+    """One profile's figures over several bench runs: the median of each number, with each run's
+    overhead ratio and throughput beside it (the machine's speed drifts between runs)."""
+    out = dict(rows[0])
+    for key, value in rows[0].items():
+        values = [r[key] for r in rows]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and len(set(values)) > 1:
+            out[key] = statistics.median(values)
+    out["repeats"] = len(rows)
+    for key in ("overhead_ratio", "throughput_rps", "target_throughput_rps", "load_average"):
+        if key in rows[0]:
+            out[f"{key}_each"] = [r[key] for r in rows]
+    return out
+
+
+def run(profiles: list[str], runs: int, with_server: bool, scales: list[int], repeat: int = 1) -> int:
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {runs} questions per figure"
+          + (f"; {repeat} runs per profile, taken in turn" if repeat > 1 else ""))
+    each = []
+    for _ in range(max(1, repeat)):  # profiles in turn, so a drift in the machine's speed reaches all of them
+        for p in profiles:
+            each.append({**profile_row(p, runs, with_server), "load_average": os.getloadavg()[0]})
+    rows = [median_row([r for r in each if r["profile"] == p]) for p in profiles] if repeat > 1 else each
     cols = [("profile", "{}"), ("ask_p50_ms", "{:.1f}"), ("ask_p95_ms", "{:.1f}"), ("encoders_p50_ms", "{:.1f}"),
             ("overhead_ratio", "{:.2f}"), ("cpu_per_question_ms", "{:.1f}"), ("build_s", "{:.2f}")]
     if with_server:
         cols += [("http_p50_ms", "{:.1f}"), ("http_p95_ms", "{:.1f}"), ("throughput_rps", "{:.1f}"), ("server_cpu_ms", "{:.1f}"), ("client_cpu_ms", "{:.2f}"),
                  ("target_throughput_rps", "{:.1f}"), ("port_open_s", "{:.2f}"), ("first_answer_s", "{:.2f}"),
                  ("rss_mb", "{:.0f}")]
+    cols.append(("load_average", "{:.2f}"))
     print("  ".join(f"{c:>14s}" for c, _ in cols))
-    for r in rows:
+    for r in each:
         print("  ".join(f"{f.format(r[c]):>14s}" for c, f in cols))
+    if repeat > 1:
+        print(f"median of {repeat} runs:")
+        for r in rows:
+            print("  ".join(f"{f.format(r[c]):>14s}" for c, f in cols))
     scaled = []
     for n in scales:
         s = scale(n)
@@ -336,5 +363,5 @@ def run(profiles: list[str], runs: int, with_server: bool, scales: list[int]) ->
               f"(every passage scored: {s['rank_all_p50_ms']:.1f} / {s['rank_all_p95_ms']:.1f} ms, same first passage "
               f"{s['rank_top1_agreement']:.0%}), BM25 build {s['bm25_build_s']:.0f} s, "
               f"token vectors {s['tokens_mb']:,.0f} MB")
-    print(json.dumps({"profiles": rows, "scale": scaled}))
+    print(json.dumps({"profiles": rows, "scale": scaled, **({"runs": each} if repeat > 1 else {})}))
     return 0

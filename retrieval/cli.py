@@ -24,6 +24,7 @@ examples:
   python -m retrieval ask --json --batch questions.jsonl   (lines of {"id": ..., "question": ...})
   python -m retrieval eval                  score the project's own gold set (tests/gold.jsonl)
   python -m retrieval eval ../shared/eval/dev.jsonl
+  python -m retrieval bench --runs 100 --repeat 4   both profiles four times in turn; each run and the medians
 """
 
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     be = sub.add_parser("bench", help="time and memory per profile; --scale N for search over N synthetic passages")
     be.add_argument("--profiles", default="fast,best", help="comma-separated profiles (default: fast,best)")
     be.add_argument("--runs", type=int, default=50, help="questions per figure (default 50)")
+    be.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run every profile N times, in turn, and print each run and the medians (default 1)")
     be.add_argument("--no-server", action="store_true", help="skip the HTTP, start-up and memory figures")
     be.add_argument("--scale", type=int, action="append", default=[], metavar="N",
                     help="also measure dense search over N synthetic passages (repeatable, e.g. 10000 100000 1000000)")
@@ -187,4 +190,4 @@ def _eval(args, settings: Settings) -> int:
 def _bench(args, settings: Settings) -> int:
     from .bench import run
 
-    return run([p for p in args.profiles.split(",") if p], args.runs, not args.no_server, args.scale)
+    return run([p for p in args.profiles.split(",") if p], args.runs, not args.no_server, args.scale, args.repeat)

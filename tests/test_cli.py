@@ -1,6 +1,7 @@
 """End to end through the command line, as a clinic's staff or a script would use it."""
 
 import json
+import statistics
 
 import pytest
 
@@ -78,10 +79,14 @@ def test_eval_prints_the_figures(settings):
 
 
 def test_bench_runs_on_a_tiny_setting():
-    r = run_cli("bench", "--profiles", "fast", "--runs", "3", "--no-server", "--scale", "3000")
+    r = run_cli("bench", "--profiles", "fast", "--runs", "3", "--repeat", "2", "--no-server", "--scale", "3000")
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout.strip().splitlines()[-1])
-    assert figures["profiles"][0]["profile"] == "fast" and figures["profiles"][0]["ask_p50_ms"] > 0
+    median, runs = figures["profiles"][0], figures["runs"]
+    assert median["profile"] == "fast" and median["ask_p50_ms"] > 0 and median["repeats"] == 2
+    assert [run["profile"] for run in runs] == ["fast", "fast"]
+    assert median["ask_p50_ms"] == statistics.median(run["ask_p50_ms"] for run in runs)
+    assert median["overhead_ratio_each"] == [run["overhead_ratio"] for run in runs]
     scaled = figures["scale"][0]
     assert scaled["passages"] == 3000 and scaled["recall_at_10"] == 1.0
     assert scaled["rank_p50_ms"] > 0 and 0 <= scaled["rank_top1_agreement"] <= 1
