@@ -14,6 +14,7 @@ from .embedding import load_encoders
 from .records import Passage, Result
 from .safety import MESSAGES, check_input, is_crisis, shown_back, smalltalk_kind
 from .search import Ranking, Searcher
+from .spelling import Speller
 
 _WORD = re.compile(r"\w+")
 
@@ -30,6 +31,7 @@ class Engine:
         self.index = index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
         self.abstention: Abstention = ABSTENTION[tuple(self.encoders)]
+        self.speller: Speller | None = Speller(self.index.vocab) if self.settings.spelling else None
 
     def ask(self, question: object, id: object = None) -> Result:
         """The result object for one message (never raises on user input)."""
@@ -37,16 +39,19 @@ class Engine:
         problem, text = check_input(question)
         if problem:
             return Result(question=shown, status="invalid", message=MESSAGES[problem], id=id)
-        if is_crisis(text):
-            passages = self._passages(self.searcher.rank(text))
-            return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id)
+        searched = self.speller.correct(text) if self.speller else text
+        corrected = searched if searched != text else None
+        if is_crisis(text) or is_crisis(searched):
+            passages = self._passages(self.searcher.rank(searched))
+            return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id,
+                          searched_for=corrected)
         kind = smalltalk_kind(text)
         if kind:
             return Result(question=shown, status="smalltalk", message=MESSAGES[kind], id=id)
-        passages = self._passages(self.searcher.rank(text))
+        passages = self._passages(self.searcher.rank(searched))
         if not passages:
-            return Result(question=shown, status="no_match", message=MESSAGES["no_match"], id=id)
-        return Result(question=shown, status="answered", passages=passages, id=id)
+            return Result(question=shown, status="no_match", message=MESSAGES["no_match"], id=id, searched_for=corrected)
+        return Result(question=shown, status="answered", passages=passages, id=id, searched_for=corrected)
 
     def _passages(self, r: Ranking) -> list[Passage]:
         """Best passages above the thresholds, never overlapping; one saying what a shown passage of another

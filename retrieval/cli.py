@@ -162,6 +162,8 @@ def format_result(result) -> str:
     out = [f"[{result.status}]"]
     if result.message:
         out.append(textwrap.fill(result.message, 88))
+    if result.searched_for:
+        out.append(f"Searched for: “{result.searched_for}”")
     for i, p in enumerate(result.passages, 1):
         s = p.source
         attribution = " — ".join(x for x in (s["title"], s["publisher"], s["url"]) if x)

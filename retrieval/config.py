@@ -127,6 +127,7 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    spelling: bool = True  # correct a question's misspelt words before searching (retrieval/spelling.py)
 
     @property
     def encoders(self) -> tuple[str, ...]:

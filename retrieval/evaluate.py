@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from .config import ROOT, SearchSettings
 from .interaction import TokenStore, passage_tokens
 from .records import STATUSES, Result
 from .safety import check_input
-from .search import Searcher
+from .search import Searcher, key_words
 
 
 def fold(s: str) -> str:
@@ -120,6 +122,25 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     return f, results
 
 
+def misspell(items: list[dict], seed: int = 0) -> list[dict]:
+    """The in- and out-of-scope items with one topic word of five letters or more misspelt: a
+    letter dropped, doubled, changed or swapped with the next, as a hurried typist does (seeded)."""
+    rng, out = random.Random(seed), []
+    for it in items:
+        if it.get("kind", "in") not in ("in", "out"):
+            continue
+        words = [w for w in key_words(it["question"]) if len(w) >= 5 and w.isalpha()]
+        if not words:
+            out.append(it)
+            continue
+        w = rng.choice(words)
+        i = rng.randrange(1, len(w) - 1)
+        typo = rng.choice([w[:i] + w[i + 1 :], w[:i] + w[i] + w[i:], w[:i] + rng.choice("aeioustrnl") + w[i + 1 :],
+                           w[:i] + w[i + 1] + w[i] + w[i + 2 :]])
+        out.append({**it, "question": re.sub(rf"\b{w}\b", typo, it["question"], count=1, flags=re.I)})
+    return out
+
+
 def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
     """Baselines, the pipeline, and the pipeline without each component, all on the same passages."""
     import faiss
@@ -202,6 +223,18 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
     for label, r1, r3, mrr in rows:
         ratio = lambda b: f"{r1 / b:5.2f}x" if b else "   n/a"  # noqa: E731
         lines.append(f"  {label:42s} {r1:.2f}  {r3:.2f}  {mrr:.2f}   {ratio(bm25_r1)}      {ratio(dense_r1)}")
+    typed = misspell(items)
+    if any(it.get("kind", "in") == "in" for it in typed):
+        lines += ["", "one topic word of each in- and out-of-scope question misspelt (full pipeline):",
+                  f"  {'variant':42s} R@1   R@3   MRR@5  out-of-scope abstention  false abstention"]
+        speller = engine.speller
+        for label, sp in (("pipeline", speller), ("pipeline without spelling correction", None)):
+            engine.speller = sp
+            try:
+                m, _ = evaluate(engine, typed)
+            finally:
+                engine.speller = speller
+            lines.append(f"  {label:42s} {m.r1:.2f}  {m.r3:.2f}  {m.mrr5:.2f}   {pct(m.out_abstain)}                    {pct(m.false_abstain)}")
     if verbose:
         lines += ["", "misses:"]
         for it, r in results:

@@ -75,9 +75,12 @@ class Result:
     message: str = ""
     passages: list[Passage] = field(default_factory=list)
     id: object = None
+    searched_for: str | None = None  # the question as searched, when misspelt words were corrected
+
 
     def to_json(self) -> dict:
-        """The contract's object, with `id` only when the message had one.
+        """The contract's object, with `id` only when the message had one and `searched_for` only
+        when a misspelt word was corrected.
 
         Written out rather than dataclasses.asdict, which deep-copies every value (19 us vs 0.6 us,
         on the web server's event loop for every answer). tests/test_records.py checks both agree."""
@@ -85,6 +88,8 @@ class Result:
              "passages": [p.to_json() for p in self.passages]}
         if self.id is not None:
             d["id"] = self.id
+        if self.searched_for is not None:
+            d["searched_for"] = self.searched_for
         return d
 
 

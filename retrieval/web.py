@@ -58,6 +58,7 @@ CSS = """
 .attribution { margin: 0 0 0.9em 0.9em; font-size: 0.88em; opacity: 0.85; }
 .attribution a { text-decoration: underline; }
 .notice { font-weight: 600; }
+.searched { font-size: 0.88em; opacity: 0.85; }
 .disclaimer { font-size: 0.8em; opacity: 0.8; margin: 0; }
 """
 # Show the newest question and the start of its answer (the best quote), not the end of the last quote.
@@ -92,10 +93,13 @@ def escape_user_text(text: str) -> str:
 
 
 def render_result(result: Result) -> str:
-    """The bot's chat bubble: fixed message first, then each quote with its attribution apart from it."""
+    """The bot's chat bubble: fixed message first, then what was searched for when a misspelt word
+    was corrected, then each quote with its attribution apart from it."""
     parts = []
     if result.message:
         parts.append(f'<p class="notice">{html.escape(result.message)}</p>')
+    if result.searched_for:
+        parts.append(f'<p class="searched">Searched for: “{html.escape(result.searched_for)}”</p>')
     for p in result.passages:
         parts.append(f'<blockquote class="quote">{_highlighted(p)}</blockquote>')
         parts.append(f'<p class="attribution">— {_attribution(p.source)}{_also(p.also_in)}</p>')

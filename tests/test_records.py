@@ -10,12 +10,14 @@ def test_result_json_equals_asdict(engine):
     assert all(r.passages for r in answered)
     first = answered[0].passages[0]
     credited = replace(answered[0], passages=[replace(first, also_in=[dict(first.source)])])  # a credit to another source
-    results = answered + [credited, engine.ask(""), engine.ask("what's the weather on mars", id={"n": [1, 2]})]
-    assert {r.status for r in results} >= {"answered", "invalid"}
+    results = answered + [credited, engine.ask(""), engine.ask("what's the weather on mars", id={"n": [1, 2]}),
+                          engine.ask("is ketamin adictive?")]
+    assert {r.status for r in results} >= {"answered", "invalid"} and results[-1].searched_for
     for r in results:
         expected = asdict(r)
-        if expected["id"] is None:
-            del expected["id"]
+        for optional in ("id", "searched_for"):  # written only when there is one
+            if expected[optional] is None:
+                del expected[optional]
         assert r.to_json() == expected
         assert list(r.to_json()) == list(expected)  # same key order as the contract's examples
     assert [f.name for f in fields(Passage)] == list(answered[0].passages[0].to_json())

@@ -73,6 +73,13 @@ def test_render_escapes_passage_text_and_marks_highlight(engine):
     assert "<cite>" in html
 
 
+def test_render_says_what_was_searched_for_after_the_message(engine):
+    html = render_result(engine.ask("thinking about sucide <b>now</b>"))
+    assert html.index('class="notice"') < html.index('class="searched"')  # emergency resources come first
+    assert "Searched for: “thinking about suicide now”" in html and "<b>" not in html
+    assert 'class="searched"' not in render_result(engine.ask("thinking about suicide"))
+
+
 def test_wrong_method_and_unknown_route(server):
     r = httpx.get(server + "/api/ask")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
