@@ -31,7 +31,8 @@ class Engine:
         self.index = index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
         self.abstention: Abstention = ABSTENTION[tuple(self.encoders)]
-        self.speller: Speller | None = Speller(self.index.vocab) if self.settings.spelling else None
+        spelling = self.index.spelling if self.settings.spelling else None
+        self.speller: Speller | None = Speller(spelling["english"], spelling["sources"]) if spelling else None
 
     def ask(self, question: object, id: object = None) -> Result:
         """The result object for one message (never raises on user input)."""

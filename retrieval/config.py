@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Bump when the on-disk index layout or the chunking/cleaning code changes meaning:
 # an index built by another format version is stale.
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 
 
 @dataclass(frozen=True)

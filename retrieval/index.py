@@ -11,6 +11,7 @@ Layout (plain files, no pickle):
     index/builds/<id>/tokens-minilm.npy          MiniLM token vectors of every passage (float16), for late interaction
     index/builds/<id>/token_offsets.npy          where each passage's token vectors begin and end
     index/builds/<id>/vocab.json|.npy  words of the sources and their primary-encoder vectors (abstention)
+    index/builds/<id>/spelling.json    English and the sources' word counts, for correcting misspelt questions
     index/builds/<id>/bm25/            bm25s's own JSON + .npy files (words; bm25/pairs/: pairs of consecutive words)
 """
 
@@ -39,6 +40,7 @@ from .embedding import Encoder, encoder_identity
 from .interaction import TokenStore, passage_tokens
 from .lexical import Lexical, words
 from .records import Chunk, Source
+from .spelling import english_words, source_counts
 
 KEEP_BUILDS = 2  # the live one and the previous one
 TOKENS_FORMAT = 1  # which pieces of a passage are kept (interaction.passage_pieces): bump when that changes
@@ -70,6 +72,7 @@ class Index:
     lexical: Lexical
     folder: Path
     tokens: TokenStore | None = None  # the primary encoder's token vectors per passage (late interaction)
+    spelling: dict | None = None  # {"english": {word: count}, "sources": {word: count}} (spelling.Speller)
 
 
 def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
@@ -255,6 +258,8 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     np.save(folder / "sentence_owner.npy", np.asarray(owner, dtype=np.int32))
     np.save(folder / "vocab.npy", vectors[primary, "vocab"])
     _write_json(folder / "vocab.json", vocab)
+    spelling = {"english": english_words(), "sources": source_counts(c.text for c in chunks)}
+    (folder / "spelling.json").write_text(json.dumps(spelling, ensure_ascii=False), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
@@ -276,7 +281,8 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
                 "python": platform.python_version(),
-                **{p: _version(p) for p in ("sentence-transformers", "torch", "onnxruntime", "faiss-cpu", "bm25s", "numpy")},
+                **{p: _version(p) for p in ("sentence-transformers", "torch", "onnxruntime", "faiss-cpu", "bm25s", "numpy",
+                                            "pyspellchecker")},
             },
             "checksums": {str(p.relative_to(folder)): sha256_bytes(p.read_bytes()) for p in files},
         },
@@ -350,6 +356,7 @@ def load(settings: Settings) -> Index:
             lexical=Lexical.load(folder / "bm25"),
             folder=folder,
             tokens=TokenStore.load(folder, settings.encoders[0]),
+            spelling=json.loads((folder / "spelling.json").read_text("utf-8")),
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnavailable(f"the index in {folder} could not be read ({e}); {fix}") from None

@@ -5,15 +5,16 @@ import pytest
 from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, misspell
 from retrieval.safety import is_crisis
-from retrieval.spelling import Speller
+from retrieval.spelling import Speller, english_words, source_counts
 
-# a few words as the sources would have them: domain words an English dictionary lacks
-SOURCES = ["ketamine", "esketamine", "bladder", "dissociation", "glutamate"]
+# words as the sources would have them: domain words an English dictionary lacks, and a word
+# the sources use more than its English neighbour
+SOURCES = "ketamine esketamine bladder dissociation glutamate addiction addiction addition"
 
 
 @pytest.fixture(scope="module")
 def speller():
-    return Speller(SOURCES)
+    return Speller(english_words(), source_counts([SOURCES]))
 
 
 @pytest.mark.parametrize("typed, searched", [
@@ -21,6 +22,7 @@ def speller():
     ("Can I get hooekd on it?", "Can I get hooked on it?"),  # two letters swapped
     ("Ketamin and bladdar problems", "Ketamine and bladder problems"),  # a capital opening the message is kept
     ("does it raise glutamte", "does it raise glutamate"),
+    ("ketamine for additcion", "ketamine for addiction"),  # one edit from "addition" too: the sources' commoner word wins
     ("thinking about sucide", "thinking about suicide"),
 ])
 def test_misspelt_words_are_corrected(speller, typed, searched):
@@ -39,6 +41,12 @@ def test_words_that_are_not_misspellings_are_left_alone(speller, typed):
     assert speller.correct(typed) == typed
 
 
+def test_the_index_holds_the_dictionary(engine):
+    english, sources = engine.index.spelling["english"], engine.index.spelling["sources"]
+    assert english["during"] > english["litter"] > 50 and "grille's" not in english  # commoner words count more
+    assert sources["ketamine"] > 100 and "ketamine" not in english
+
+
 def test_crisis_is_recognised_through_a_misspelling(engine):
     """Safety reads the corrected message too: a misspelt crisis message still gets emergency resources first."""
     assert not is_crisis("i keep thinking about sucide")
@@ -55,7 +63,7 @@ def test_the_answer_says_what_was_searched_for(engine):
 
 def test_misspelt_gold_questions_keep_their_answers(engine):
     """The own gold set with one topic word of each question misspelt (seeded): without correction
-    Recall@1 was 0.46 and 42% of in-scope questions were refused; with it 0.85 and 2%."""
+    Recall@1 was 0.46 and 42% of in-scope questions were refused; with it 0.88 and 2% (README)."""
     items = load_gold(ROOT / "tests" / "gold.jsonl")
     typed = misspell(items)
     assert sum(a["question"] != b["question"] for a, b in zip(items, typed)) >= 60  # the typos are really there
