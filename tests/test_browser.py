@@ -35,3 +35,14 @@ def test_user_html_is_shown_as_text(server, browser):
     assert page.evaluate("window.__xss") is False
     assert "<img src=x" in page.locator("#chat").inner_text()
     page.close()
+
+
+def test_a_corrected_question_says_what_was_searched_for(server, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server + "/", wait_until="networkidle")
+    ask_in_page(page, "can ketamin damage the bladdar?")
+    assert page.locator("#chat .searched").inner_text() == "Searched for: “can ketamine damage the bladder?”"
+    assert "bladder" in page.locator("#chat blockquote").first.inner_text().lower()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-searched-for.png"), full_page=True)
+    page.close()
