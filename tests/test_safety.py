@@ -57,3 +57,12 @@ def test_normalisation_strips_tags_and_folds_full_width():
     assert check_input("<img src=x onerror=alert(1)>bladder") == (None, "bladder")
     assert check_input("<script>alert(1)</script>is ketamine <b>addictive</b>?<STYLE>p {}</STYLE>") == (None, "is ketamine addictive ?")
     assert check_input("ｋｅｔａｍｉｎｅ ｓｉｄｅ ｅｆｆｅｃｔｓ") == (None, "ketamine side effects")
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("IS KETAMINE SAFE WITH MY SSRI?", "is ketamine safe with my ssri?"),  # a message in capitals
+    ("Is ketamine safe with my SSRI?", "Is ketamine safe with my SSRI?"),  # an acronym inside a sentence stays
+    ("PTSD?", "PTSD?"),  # too short to tell shouting from an acronym
+])
+def test_a_message_in_capitals_is_searched_in_lower_case(typed, searched):
+    assert check_input(typed) == (None, searched)
