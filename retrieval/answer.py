@@ -12,7 +12,7 @@ from . import index as index_mod
 from .config import ABSTENTION, JUDGE_SCALE, Abstention, Settings
 from .embedding import load_encoders
 from .records import Passage, Result
-from .safety import MESSAGES, check_input, is_crisis, shown_back, smalltalk_kind
+from .safety import MESSAGES, check_input, is_crisis, shown_back, smalltalk_kind, topic_of
 from .search import Ranking, Searcher
 from .spelling import Speller
 
@@ -40,19 +40,25 @@ class Engine:
         problem, text = check_input(question)
         if problem:
             return Result(question=shown, status="invalid", message=MESSAGES[problem], id=id)
-        searched = self.speller.correct(text) if self.speller else text
-        corrected = searched if searched != text else None
+        topic, searched = self.searched(text)
+        corrected = searched if searched != topic else None
         if is_crisis(text) or is_crisis(searched):
             passages = self._passages(self.searcher.rank(searched))
             return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id,
                           searched_for=corrected)
-        kind = smalltalk_kind(text)
+        kind = smalltalk_kind(text) or smalltalk_kind(topic)
         if kind:
             return Result(question=shown, status="smalltalk", message=MESSAGES[kind], id=id)
         passages = self._passages(self.searcher.rank(searched))
         if not passages:
             return Result(question=shown, status="no_match", message=MESSAGES["no_match"], id=id, searched_for=corrected)
         return Result(question=shown, status="answered", passages=passages, id=id, searched_for=corrected)
+
+    def searched(self, text: str) -> tuple[str, str]:
+        """The question in a valid message (without "Hi!" before it or "Thanks!" after it), and that
+        question as searched: its misspelt words corrected."""
+        topic = topic_of(text)
+        return topic, self.speller.correct(topic) if self.speller else topic
 
     def _passages(self, r: Ranking) -> list[Passage]:
         """Best passages above the thresholds, never overlapping; one saying what a shown passage of another

@@ -50,7 +50,7 @@ def in_process(settings: Settings, runs: int) -> dict:
     total, encoders_only, cpu = [], [], []
     rule = engine.abstention
     for q in qs:
-        text = check_input(q)[1]
+        text = engine.searched(check_input(q)[1])[1]
         r = engine.searcher.rank(text)
         asked: list[bool] = []  # whether the abstention rule needs coverage, which costs an encoding
         answerable(judge_score(r.dense), r.word_match, lambda: asked.append(True) or 1.0, rule)

@@ -141,6 +141,17 @@ def misspell(items: list[dict], seed: int = 0) -> list[dict]:
     return out
 
 
+# Greetings, preambles and thanks as patients write them around a question (one pair per question, in turn)
+WRAPPERS = [("Hi! ", " Thanks!"), ("Hello, I have a question. ", ""), ("hey ", " thx"),
+            ("Good morning! ", " Thank you very much."), ("Quick question: ", " Many thanks")]
+
+
+def wrapped(items: list[dict]) -> list[dict]:
+    """The in- and out-of-scope items with a greeting before the question and thanks after it."""
+    ins = [it for it in items if it.get("kind", "in") in ("in", "out")]
+    return [{**it, "question": f"{a}{it['question']}{b}"} for it, (a, b) in zip(ins, WRAPPERS * len(ins))]
+
+
 def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
     """Baselines, the pipeline, and the pipeline without each component, all on the same passages."""
     import faiss
@@ -231,7 +242,8 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         speller = engine.speller
         for label, variant, sp in (("one topic word misspelt", typed, speller),
                                    ("one topic word misspelt, no spelling correction", typed, None),
-                                   ("in capitals", shouted, speller)):
+                                   ("in capitals", shouted, speller),
+                                   ("with a greeting before it and thanks after it", wrapped(items), speller)):
             engine.speller = sp
             try:
                 m, _ = evaluate(engine, variant)

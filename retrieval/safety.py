@@ -76,6 +76,36 @@ _SMALLTALK = [
 SHOUTING_LETTERS = 8  # fewer letters in capitals may be an acronym alone ("PTSD?")
 
 
+# What a patient writes around a question: greetings and preambles before it, thanks after it.
+_OPENING = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening|day)|greetings|dear \w+)"
+    r"(?: there| bot| all| everyone| doc| doctor)?(?:\s*[,.!:;-]+\s*|\s+|$)"
+    r"|(?:i (?:have|had|got) a (?:quick |short |simple |few )?questions?(?: for you)?|(?:a |one )?(?:quick |short )?question"
+    r"|can i ask (?:you )?(?:a question|something)|sorry to bother you"
+    r"|thanks?(?: you)?(?: (?:so|very) much)?(?: for [^.!?]{0,40})?)\s*[,.!:;?-]+\s*)",
+    re.I,
+)
+_CLOSING = re.compile(
+    r"(?:\s*[,.!;-]+\s*|\s+)(?:(?:ok(?:ay)?|great|cool),? )?(?:many )?"
+    r"(?:thanks?|thank you|thx|ty|cheers|much appreciated|appreciate it|please|pls)"
+    r"(?: (?:so|very) much| a lot| in advance| for (?:your|the|any) help| for helping)?\s*[.!]*\s*$",
+    re.I,
+)
+
+
+def topic_of(text: str) -> str:
+    """The message without the greetings and preambles before its question and the thanks after it
+    ("Hi! Is ketamine addictive? Thanks!" -> "Is ketamine addictive?"); the message itself when
+    nothing else is left. Around a question they lost the answer: the own set's questions wrapped in
+    "Hi! ... Thanks!" fell from Recall@1 0.92 to 0.67, with 27% of answerable ones refused."""
+    topic = text
+    while (m := _OPENING.match(topic)) and m.end() < len(topic):
+        topic = topic[m.end() :]
+    while (m := _CLOSING.search(topic)) and m.start() > 0:
+        topic = topic[: m.start()] + ("?" if "?" in m.group() else "")
+    return topic if any(ch.isalpha() for ch in topic) else text
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width letters, ligatures), typographic apostrophes, collapsed white space, and a
     message typed in capitals lower-cased: e5 reads case, and ALL CAPS questions lost the answer

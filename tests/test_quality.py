@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import ROOT
-from retrieval.evaluate import evaluate, load_gold
+from retrieval.evaluate import evaluate, load_gold, wrapped
 
 FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set
 CEILINGS = {"false_abstain": 0.05, "false_crisis": 0.0}
@@ -64,3 +64,15 @@ def test_questions_typed_in_capitals_score_as_written(engine, figures):
     shouted, _ = evaluate(engine, [{**it, "question": it["question"].upper()} for it in items])
     assert sum(it["question"] != it["question"].upper() for it in items) == len(items)
     assert (shouted.r1, shouted.r3, shouted.false_abstain) == (figures.r1, figures.r3, figures.false_abstain)
+
+
+def test_questions_wrapped_in_greetings_and_thanks_score_as_written(engine, figures):
+    """Before greetings and thanks were set aside, "Hi! ... Thanks!" around the own set's questions
+    gave Recall@1 0.67 with 27% of answerable ones refused."""
+    wrapped_items, _ = evaluate(engine, wrapped(load_gold(ROOT / "tests" / "gold.jsonl")))
+    assert (wrapped_items.r1, wrapped_items.r3, wrapped_items.false_abstain) == (figures.r1, figures.r3, figures.false_abstain)
+
+
+def test_small_talk_after_a_greeting_is_small_talk(engine):
+    assert engine.ask("Hi, who are you?").status == "smalltalk"
+    assert engine.ask("Hi! Is ketamine addictive? Thanks!").status == "answered"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrieval.safety import MAX_CHARS, check_input, is_crisis, smalltalk_kind
+from retrieval.safety import MAX_CHARS, check_input, is_crisis, smalltalk_kind, topic_of
 
 CRISIS = [
     "I'm going to kill myself",
@@ -66,3 +66,17 @@ def test_normalisation_strips_tags_and_folds_full_width():
 ])
 def test_a_message_in_capitals_is_searched_in_lower_case(typed, searched):
     assert check_input(typed) == (None, searched)
+
+
+@pytest.mark.parametrize("message, topic", [
+    ("Hi! Is ketamine addictive? Thanks!", "Is ketamine addictive?"),
+    ("hey there, quick question: does ketamine cause nausea? thx in advance", "does ketamine cause nausea?"),
+    ("Dear team, is it safe while pregnant? Many thanks.", "is it safe while pregnant?"),
+    ("Thanks for the answer. Is it addictive?", "Is it addictive?"),
+    ("Hi, who are you?", "who are you?"),
+    ("hello", "hello"),  # nothing else: the message itself (small talk)
+    ("Question about dosing", "Question about dosing"),  # "question" opens a topic here, not a preamble
+    ("High doses of ketamine, are they dangerous", "High doses of ketamine, are they dangerous"),
+])
+def test_greetings_and_thanks_around_a_question_are_not_searched(message, topic):
+    assert topic_of(message) == topic
