@@ -143,7 +143,8 @@ def misspell(items: list[dict], seed: int = 0) -> list[dict]:
 
 # Greetings, preambles and thanks as patients write them around a question (one pair per question, in turn)
 WRAPPERS = [("Hi! ", " Thanks!"), ("Hello, I have a question. ", ""), ("hey ", " thx"),
-            ("Good morning! ", " Thank you very much."), ("Quick question: ", " Many thanks")]
+            ("Good morning! ", " Thank you very much."), ("Quick question: ", " Many thanks"),
+            ("Sorry if this is a dumb question, but ", ""), ("", " I'm asking for my mother.")]
 
 
 def wrapped(items: list[dict]) -> list[dict]:

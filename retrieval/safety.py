@@ -80,14 +80,21 @@ SHOUTING_LETTERS = 8  # fewer letters in capitals may be an acronym alone ("PTSD
 _OPENING = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening|day)|greetings|dear \w+)"
     r"(?: there| bot| all| everyone| doc| doctor)?(?:\s*[,.!:;-]+\s*|\s+|$)"
-    r"|(?:i (?:have|had|got) a (?:quick |short |simple |few )?questions?(?: for you)?|(?:a |one )?(?:quick |short )?question"
+    r"|(?:i (?:have|had|got) a (?:quick |short |simple |few )?questions?(?: for you)?|(?:a |one )?(?:quick |short )?question(?: for you)?"
+    r"|(?:i )?hope (?:you're|you are|all is) (?:well|doing well|ok|good)"
+    r"|(?:i'm |i am )?asking (?:for|on behalf of) (?:my |a )\w+"
     r"|can i ask (?:you )?(?:a question|something)|sorry to bother you"
-    r"|thanks?(?: you)?(?: (?:so|very) much)?(?: for [^.!?]{0,40})?)\s*[,.!:;?-]+\s*)",
+    r"|sorry if (?:this|that) is (?:a )?(?:dumb|stupid|silly|basic|naive) question(?:,? but)?"
+    r"|(?:i was |i'm |just )?wondering|(?:can|could|would) you (?:please )?(?:tell me|explain)"
+    r"|(?:i'?d|i would|i want(?:ed)?|i need) (?:like )?to (?:know|ask)|(?:please )?(?:tell me|explain)"
+    r"|thanks?(?: you)?(?: (?:so|very) much)?(?: for [^.!?]{0,40})?)(?:\s*[,.!:;?-]+\s*|(?<=but)\s+))",
     re.I,
 )
 _CLOSING = re.compile(
     r"(?:\s*[,.!;-]+\s*|\s+)(?:(?:ok(?:ay)?|great|cool),? )?(?:many )?"
-    r"(?:thanks?|thank you|thx|ty|cheers|much appreciated|appreciate it|please|pls)"
+    r"(?:thanks?|thank you|thx|ty|cheers|much appreciated|appreciate it|please|pls"
+    r"|any (?:info|information|help|advice|answers?) (?:is |would be )?(?:much |greatly )?appreciated"
+    r"|(?:i'm |i am )?asking (?:for|on behalf of) (?:my |a )\w+)"
     r"(?: (?:so|very) much| a lot| in advance| for (?:your|the|any) help| for helping)?\s*[.!]*\s*$",
     re.I,
 )
@@ -95,8 +102,8 @@ _CLOSING = re.compile(
 
 def topic_of(text: str) -> str:
     """The message without the greetings and preambles before its question and the thanks after it
-    ("Hi! Is ketamine addictive? Thanks!" -> "Is ketamine addictive?"); the message itself when
-    nothing else is left. Around a question they lost the answer: the own set's questions wrapped in
+    ("Hi! Is ketamine addictive? Thanks!" -> "Is ketamine addictive?", "Sorry if this is a dumb
+    question, but ...", "... I'm asking for my mother."); the message itself when nothing else is left. Around a question they lost the answer: the own set's questions wrapped in
     "Hi! ... Thanks!" fell from Recall@1 0.92 to 0.67, with 27% of answerable ones refused."""
     topic = text
     while (m := _OPENING.match(topic)) and m.end() < len(topic):

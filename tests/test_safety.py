@@ -73,6 +73,11 @@ def test_a_message_in_capitals_is_searched_in_lower_case(typed, searched):
     ("hey there, quick question: does ketamine cause nausea? thx in advance", "does ketamine cause nausea?"),
     ("Dear team, is it safe while pregnant? Many thanks.", "is it safe while pregnant?"),
     ("Thanks for the answer. Is it addictive?", "Is it addictive?"),
+    ("Hi, hope you're well. Sorry if this is a dumb question, but does it hurt?", "does it hurt?"),
+    ("Hey, question for you: can I drive afterwards? Any info appreciated.", "can I drive afterwards?"),
+    ("Could you please tell me, is it safe?", "is it safe?"),
+    ("Is it addictive? I'm asking for my mother.", "Is it addictive?"),
+    ("Asking for a friend: does it show up on drug tests", "does it show up on drug tests"),
     ("Hi, who are you?", "who are you?"),
     ("hello", "hello"),  # nothing else: the message itself (small talk)
     ("Question about dosing", "Question about dosing"),  # "question" opens a topic here, not a preamble
