@@ -77,7 +77,6 @@ class Result:
     id: object = None
     searched_for: str | None = None  # the question as searched, when misspelt words were corrected
 
-
     def to_json(self) -> dict:
         """The contract's object, with `id` only when the message had one and `searched_for` only
         when a misspelt word was corrected.
