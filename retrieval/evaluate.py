@@ -147,10 +147,17 @@ WRAPPERS = [("Hi! ", " Thanks!"), ("Hello, I have a question. ", ""), ("hey ", "
             ("Sorry if this is a dumb question, but ", ""), ("", " I'm asking for my mother.")]
 
 
-def wrapped(items: list[dict]) -> list[dict]:
-    """The in- and out-of-scope items with a greeting before the question and thanks after it."""
+# Sentences about the patient before a question: not set aside (they may carry its topic), and
+# still costly (README, "How answers are chosen")
+CONTEXTS = [("I'm considering ketamine treatment. ", ""), ("I have been depressed for years. ", ""),
+            ("My doctor mentioned ketamine. ", ""), ("I read about ketamine online. ", "")]
+
+
+def wrapped(items: list[dict], around: list[tuple[str, str]] = WRAPPERS) -> list[dict]:
+    """The in- and out-of-scope items with text before and after the question (one pair each, in turn):
+    by default a greeting before it and thanks after it."""
     ins = [it for it in items if it.get("kind", "in") in ("in", "out")]
-    return [{**it, "question": f"{a}{it['question']}{b}"} for it, (a, b) in zip(ins, WRAPPERS * len(ins))]
+    return [{**it, "question": f"{a}{it['question']}{b}"} for it, (a, b) in zip(ins, around * len(ins))]
 
 
 def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
@@ -244,7 +251,8 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         for label, variant, sp in (("one topic word misspelt", typed, speller),
                                    ("one topic word misspelt, no spelling correction", typed, None),
                                    ("in capitals", shouted, speller),
-                                   ("with a greeting before it and thanks after it", wrapped(items), speller)):
+                                   ("with a greeting before it and thanks after it", wrapped(items), speller),
+                                   ("after a sentence of context", wrapped(items, CONTEXTS), speller)):
             engine.speller = sp
             try:
                 m, _ = evaluate(engine, variant)
