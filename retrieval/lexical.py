@@ -57,13 +57,18 @@ class Lexical:
     def load(cls, folder: Path) -> "Lexical":
         return cls(bm25s.BM25.load(str(folder)), bm25s.BM25.load(str(folder / "pairs")))
 
-    def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage for the question's words (zeros when none is known)."""
-        return _scores(self._bm25, self._table, tokenize([question])[0])
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every passage for a question's `terms` (zeros when none is known)."""
+        return _scores(self._bm25, self._table, terms)
 
-    def pair_scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage for the question's pairs of consecutive content words."""
-        return _scores(self._pairs, self._pair_table, word_pairs(tokenize([question])[0]))
+    def pair_scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every passage for the pairs of consecutive `terms` of a question."""
+        return _scores(self._pairs, self._pair_table, word_pairs(terms))
+
+
+def terms(question: str) -> list[str]:
+    """A question's stemmed content words, as both BM25 scores take them (tokenized once)."""
+    return tokenize([question])[0]
 
 
 def word_pairs(tokens: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
 from .interaction import question_pieces
-from .lexical import stem
+from .lexical import stem, terms
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
 _QUESTION_WORDS = {
@@ -166,7 +166,8 @@ class Searcher:
                 question_tokens = tokens[question_pieces(pieces, _function_words())]
             else:
                 query[key] = enc.encode([question], query=True)[0]
-        bm25 = self.index.lexical.scores(question)
+        question_terms = terms(question)
+        bm25 = self.index.lexical.scores(question_terms)
         cand = self.candidates(query, bm25)
         if cand is None:
             rows, sent_rows, starts, counts = slice(None), slice(None), self._first[:-1], self._counts_f
@@ -180,7 +181,7 @@ class Searcher:
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
         fused = st.w_bm25 * zscore(bm25[rows], ref)
         if self.w_pairs:
-            fused = fused + self.w_pairs * zscore(self.index.lexical.pair_scores(question)[rows], ref)
+            fused = fused + self.w_pairs * zscore(self.index.lexical.pair_scores(question_terms)[rows], ref)
         dense = {}
         for key, q in query.items():
             d = self._dense(key, q, cand, ref)

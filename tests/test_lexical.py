@@ -4,7 +4,7 @@ import bm25s
 import numpy as np
 
 from conftest import ROOT, gold_items
-from retrieval.lexical import _stemmer, tokenize
+from retrieval.lexical import _stemmer, terms, tokenize
 
 
 def test_tokens_match_bm25s_on_sources_and_questions():
@@ -26,10 +26,10 @@ def test_dense_scores_equal_bm25s_sparse_scores(monkeypatch):
     sparse = lexical.Lexical.build(passages)
     assert small._table is not None and sparse._table is None
     for q in questions:
-        a, b = small.scores(q), sparse.scores(q)
+        a, b = small.scores(terms(q)), sparse.scores(terms(q))
         assert a.dtype == b.dtype == np.float32 and a.shape == (len(passages),)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    assert small.scores("bladder").max() > 0
+    assert small.scores(terms("bladder")).max() > 0
 
 
 def test_word_pairs_favour_a_shared_phrase_and_survive_save_and_load(tmp_path):
@@ -38,10 +38,11 @@ def test_word_pairs_favour_a_shared_phrase_and_survive_save_and_load(tmp_path):
     assert word_pairs(["higher", "risk", "ketamin"]) == ["higher risk", "risk ketamin"]
     passages = ["People with a history of drug use may be at higher risk.", "The risk is not higher for everyone who uses it.", ""]
     lexical = Lexical.build(passages)
-    words, pairs = lexical.scores("am I at higher risk"), lexical.pair_scores("am I at higher risk")
+    question = terms("am I at higher risk")
+    words, pairs = lexical.scores(question), lexical.pair_scores(question)
     assert words[0] > 0 and words[1] > 0  # both passages hold both words
     assert pairs[0] > 0 and pairs[1] == 0 and pairs[2] == 0  # only the first holds the phrase
     lexical.save(tmp_path)
     again = Lexical.load(tmp_path)
-    np.testing.assert_array_equal(again.pair_scores("am I at higher risk"), pairs)
-    assert not again.pair_scores("ketamine").any()  # a single word makes no pair
+    np.testing.assert_array_equal(again.pair_scores(question), pairs)
+    assert not again.pair_scores(terms("ketamine")).any()  # a single word makes no pair
