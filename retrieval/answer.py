@@ -46,7 +46,7 @@ class Engine:
             passages = self._passages(self.searcher.rank(searched))
             return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id,
                           searched_for=corrected)
-        kind = smalltalk_kind(text) or smalltalk_kind(topic)
+        kind = smalltalk_kind(text) or (smalltalk_kind(topic) if topic != text else None)
         if kind:
             return Result(question=shown, status="smalltalk", message=MESSAGES[kind], id=id)
         passages = self._passages(self.searcher.rank(searched))

@@ -122,13 +122,16 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     return f, results
 
 
+def asked(items: list[dict]) -> list[dict]:
+    """The in- and out-of-scope items: the questions whose typed variants `eval` also asks."""
+    return [it for it in items if it.get("kind", "in") in ("in", "out")]
+
+
 def misspell(items: list[dict], seed: int = 0) -> list[dict]:
     """The in- and out-of-scope items with one topic word of five letters or more misspelt: a
     letter dropped, doubled, changed or swapped with the next, as a hurried typist does (seeded)."""
     rng, out = random.Random(seed), []
-    for it in items:
-        if it.get("kind", "in") not in ("in", "out"):
-            continue
+    for it in asked(items):
         words = [w for w in key_words(it["question"]) if len(w) >= 5 and w.isalpha()]
         if not words:
             out.append(it)
@@ -156,7 +159,7 @@ CONTEXTS = [("I'm considering ketamine treatment. ", ""), ("I have been depresse
 def wrapped(items: list[dict], around: list[tuple[str, str]] = WRAPPERS) -> list[dict]:
     """The in- and out-of-scope items with text before and after the question (one pair each, in turn):
     by default a greeting before it and thanks after it."""
-    ins = [it for it in items if it.get("kind", "in") in ("in", "out")]
+    ins = asked(items)
     return [{**it, "question": f"{a}{it['question']}{b}"} for it, (a, b) in zip(ins, around * len(ins))]
 
 
@@ -246,7 +249,7 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
     if any(it.get("kind", "in") == "in" for it in typed):
         lines += ["", "each in- and out-of-scope question as a patient might type it (full pipeline):",
                   f"  {'variant':48s} R@1   R@3   MRR@5  out-of-scope abstention  false abstention"]
-        shouted = [{**it, "question": it["question"].upper()} for it in items if it.get("kind", "in") in ("in", "out")]
+        shouted = [{**it, "question": it["question"].upper()} for it in asked(items)]
         speller = engine.speller
         for label, variant, sp in (("one topic word misspelt", typed, speller),
                                    ("one topic word misspelt, no spelling correction", typed, None),
