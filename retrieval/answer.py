@@ -42,7 +42,7 @@ class Engine:
             return Result(question=shown, status="invalid", message=MESSAGES[problem], id=id)
         topic, searched = self.searched(text)
         corrected = searched if searched != topic else None
-        if is_crisis(text) or is_crisis(searched):
+        if is_crisis(text) or (searched != text and is_crisis(searched)):
             passages = self._passages(self.searcher.rank(searched))
             return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id,
                           searched_for=corrected)
