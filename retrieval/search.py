@@ -12,7 +12,7 @@ import numpy as np
 from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
-from .interaction import question_pieces
+from .interaction import question_pieces, words_of
 from .lexical import stem, terms
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
@@ -82,10 +82,29 @@ def _english_stop_words() -> frozenset[str]:
         return frozenset(ENGLISH_STOP_WORDS)
 
 
+_WORD = re.compile(r"[a-z][a-z'’-]*[a-z]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
 def key_words(question: str) -> list[str]:
     """Topic words of a question: alphabetic, three letters or more, not function words."""
-    ws = re.findall(r"[a-z][a-z'’-]*[a-z]", question.lower())
+    ws = _WORD.findall(question.lower())
     return [w for w in ws if len(w) > 2 and w.replace("’", "'") not in _function_words()]
+
+
+def context_words(message: str) -> set[str]:
+    """Words (lower case) found only in the sentences before the question's own: its own begin at the
+    first sentence ending in "?", or are the last sentence when none does. None when the question's
+    own sentences have no topic word (then what came before is its topic).
+    "I have been depressed for years. Does ketamine cause nausea?" -> {"i", "have", "been", "depressed", "for", "years"}."""
+    parts = [p for p in _SENTENCE_BREAK.split(message.strip()) if any(ch.isalpha() for ch in p)]
+    k = next((i for i, p in enumerate(parts) if p.endswith("?")), len(parts) - 1)
+    if k <= 0:
+        return set()
+    asked = " ".join(parts[k:])
+    if not key_words(asked):
+        return set()
+    return set(_WORD.findall(" ".join(parts[:k]).lower())) - set(_WORD.findall(asked.lower()))
 
 
 def zscore(x: np.ndarray, ref: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -119,6 +138,8 @@ class Searcher:
         self._counts, self._counts_f = counts, counts.astype(np.float32)
         self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
+        english = (index.spelling or {}).get("english", {})
+        self._common = frozenset(sorted(english, key=english.get, reverse=True)[: settings.common_words])
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         # The sample is scored for every question: its vectors are kept rather than read from FAISS
@@ -158,12 +179,18 @@ class Searcher:
     def rank(self, question: str) -> Ranking:
         st = self.settings
         late = self.index.tokens is not None and st.w_interaction > 0 and self.depth > 1
-        query, question_tokens = {}, None
+        query, question_tokens, checked = {}, None, None
+        # the asker's own words before the question, which the sources need not cover (SearchSettings.common_words)
+        aside = context_words(question) & self._common
         for key, enc in self.encoders.items():
             if key == self.primary and late:  # one forward pass gives the sentence and the token vectors
                 vectors, per_text = enc.encode_tokens([question])
                 query[key], (tokens, pieces) = vectors[0], per_text[0]
-                question_tokens = tokens[question_pieces(pieces, _function_words())]
+                kept = question_pieces(pieces, _function_words())
+                question_tokens = tokens[kept]
+                if aside:
+                    word_of = {i: w.lower() for w, idx in words_of(pieces) for i in idx}
+                    checked = np.array([word_of[i] not in aside for i in kept])
             else:
                 query[key] = enc.encode([question], query=True)[0]
         question_terms = terms(question)
@@ -201,7 +228,7 @@ class Searcher:
             maxsim, best_per_piece = self.index.tokens.match(question_tokens, top)
             fused[top] += st.w_interaction * zscore(maxsim)
             order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])
-            word_match = float(best_per_piece.min())
+            word_match = float(best_per_piece[checked].min() if checked is not None and checked.any() else best_per_piece.min())
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
@@ -210,7 +237,7 @@ class Searcher:
             fused=fused,
             order=order,
             word_match=word_match,
-            _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems}),
+            _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems and w not in aside}),
             _nearest=lambda words: (primary.encode(words, query=True) @ self.index.vocab_vectors.T).max(axis=1),
         )
 

@@ -4,6 +4,7 @@ import pytest
 
 from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, wrapped
+from retrieval.search import context_words
 
 FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set
 CEILINGS = {"false_abstain": 0.05, "false_crisis": 0.0}
@@ -76,3 +77,31 @@ def test_questions_wrapped_in_greetings_and_thanks_score_as_written(engine, figu
 def test_small_talk_after_a_greeting_is_small_talk(engine):
     assert engine.ask("Hi, who are you?").status == "smalltalk"
     assert engine.ask("Hi! Is ketamine addictive? Thanks!").status == "answered"
+
+
+def test_a_sentence_about_the_asker_leaves_the_question_answered(engine):
+    """Common words of a sentence before the question ("moved", "city") are about the asker: before
+    they were left out of the word checks this message was refused, the bare question answered."""
+    bare = engine.ask("Can ketamine give you a seizure?")
+    told = engine.ask("We just moved to a new city. Can ketamine give you a seizure?")
+    assert bare.status == told.status == "answered"
+    assert told.passages[0].text == bare.passages[0].text
+
+
+def test_a_rare_word_before_the_question_still_counts(engine):
+    """A drug the sources never name, said before the question, is still a topic they do not cover
+    (with the 50,000 commonest English words left out instead of 10,000, "lithium" was, and this was answered)."""
+    message = "I take lithium every day. Does it interact with ketamine?"
+    assert "lithium" in context_words(message)
+    assert engine.ask(message).status == "no_match"
+
+
+def test_messages_with_a_sentence_before_the_question(engine):
+    """tests/gold_messages.jsonl: 28 messages with a sentence about the asker before the question
+    (the topic in the question, or in that sentence), 8 of them unanswerable. Before common words of
+    that sentence were left out of the word checks: Recall@3 0.50, 35% of answerable ones refused."""
+    f, _ = evaluate(engine, load_gold(ROOT / "tests" / "gold_messages.jsonl"))
+    assert (f.n_in, f.non_verbatim, f.boilerplate) == (20, 0, 0)
+    assert f.r3 >= 0.70
+    assert f.false_abstain <= 0.15
+    assert f.out_abstain >= 0.85

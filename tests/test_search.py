@@ -1,4 +1,5 @@
-"""Ranking on a large index: only FAISS's and BM25's candidates are scored, and they rank alike."""
+"""Ranking: which words of a message the abstention checks, and on a large index only FAISS's and
+BM25's candidates scored, ranking alike."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from retrieval.answer import Engine
 from retrieval.evaluate import load_gold
 from retrieval.safety import check_input
+from retrieval.search import context_words
 from conftest import ROOT
 
 
@@ -69,3 +71,19 @@ def test_shared_trigrams_measures_copied_words():
     assert shared_trigrams(sentence, "Driving is allowed the next day.") == 0.0
     assert 0.0 < shared_trigrams(sentence, "Driving is not a problem.") < 0.5
     assert shared_trigrams("", sentence) == 0.0
+
+
+def test_context_words_are_those_before_the_question_only():
+    assert context_words("I have been depressed for years. Does ketamine cause nausea?") == {
+        "have", "been", "depressed", "for", "years"}  # "i" is one letter: no word
+    assert context_words("I have been depressed for years. does ketamine cause nausea") == {
+        "have", "been", "depressed", "for", "years"}  # no "?": the last sentence is the question
+    assert context_words("My dad has tinnitus. Is ketamine addictive? Does it cause nausea?") == {"my", "dad", "has", "tinnitus"}
+    assert context_words("I drink too much. Can ketamine help me drink less?") == {"too", "much"}
+
+
+def test_no_context_words_without_a_sentence_before_or_a_topic_after():
+    assert context_words("Does ketamine cause nausea?") == set()
+    assert context_words("How is ketamine given? Is it an IV drip?") == set()  # the first sentence asks already
+    # the question's own words are all function words: what came before is its topic
+    assert context_words("I have high blood pressure. Is it safe for me?") == set()
