@@ -96,7 +96,7 @@ def context_words(message: str) -> set[str]:
     """Words (lower case) found only in the sentences before the question's own: its own begin at the
     first sentence ending in "?", or are the last sentence when none does. None when the question's
     own sentences have no topic word (then what came before is its topic).
-    "I have been depressed for years. Does ketamine cause nausea?" -> {"i", "have", "been", "depressed", "for", "years"}."""
+    "I have been depressed for years. Does ketamine cause nausea?" -> {"have", "been", "depressed", "for", "years"}."""
     parts = [p for p in _SENTENCE_BREAK.split(message.strip()) if any(ch.isalpha() for ch in p)]
     k = next((i for i, p in enumerate(parts) if p.endswith("?")), len(parts) - 1)
     if k <= 0:
