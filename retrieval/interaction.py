@@ -32,9 +32,27 @@ def words_of(pieces: list[str]) -> list[tuple[str, list[int]]]:
     return out
 
 
+def possessive(head: str, tail: str, function_words: frozenset[str]) -> bool:
+    """Whether a word written head'tail names a topic: a content word's possessive ("brain's"), not a
+    contraction ("aren't", "we're", "it's"), whose parts no source needs to match."""
+    return tail.lower() == "s" and head.isalpha() and head.lower() not in function_words
+
+
 def question_pieces(pieces: list[str], function_words: frozenset[str]) -> list[int]:
-    """The pieces of the question's content words (alphabetic, not function words); all if there are none."""
-    keep = [i for word, idx in words_of(pieces) if word.isalpha() and word.lower() not in function_words for i in idx]
+    """The pieces of the question's content words (alphabetic, not function words); all if there are none.
+    Of a word with an apostrophe, only a possessive's noun ("brain" of "brain's"): "aren't" is no
+    content word, though its pieces "aren" and "t" are alphabetic."""
+    words, keep, j = words_of(pieces), [], 0
+    while j < len(words):
+        word, idx = words[j]
+        if j + 2 < len(words) and words[j + 1][0] in ("'", "’") and words[j + 2][0].isalpha():
+            if possessive(word, words[j + 2][0], function_words):
+                keep += idx
+            j += 3
+            continue
+        if word.isalpha() and word.lower() not in function_words:
+            keep += idx
+        j += 1
     return keep or list(range(len(pieces)))
 
 

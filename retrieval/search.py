@@ -12,7 +12,7 @@ import numpy as np
 from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
-from .interaction import question_pieces, words_of
+from .interaction import possessive, question_pieces, words_of
 from .lexical import stem, terms
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
@@ -87,9 +87,16 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
 def key_words(question: str) -> list[str]:
-    """Topic words of a question: alphabetic, three letters or more, not function words."""
-    ws = _WORD.findall(question.lower())
-    return [w for w in ws if len(w) > 2 and w.replace("’", "'") not in _function_words()]
+    """Topic words of a question: alphabetic, three letters or more, not function words; of a word
+    with an apostrophe, a possessive's noun ("brain's" -> "brain"), never a contraction ("aren't")."""
+    out = []
+    for w in _WORD.findall(question.lower().replace("’", "'")):
+        head, apostrophe, tail = w.partition("'")
+        if apostrophe:
+            w = head if possessive(head, tail, _function_words()) else ""
+        if len(w) > 2 and w not in _function_words():
+            out.append(w)
+    return out
 
 
 def context_words(message: str) -> set[str]:

@@ -21,6 +21,14 @@ def test_question_keeps_content_words_with_all_their_pieces():
     assert question_pieces(["is", "it", "?"], _function_words()) == [0, 1, 2]  # nothing left: match on all
 
 
+def test_question_keeps_a_possessives_noun_but_no_contraction():
+    """The tokenizer splits "aren't" into "aren", "'", "t": alphabetic pieces that no source needs to match."""
+    pieces = ["can", "the", "brain", "'", "s", "cells", "see", "colours", "that", "aren", "'", "t", "there", "?"]
+    assert [pieces[i] for i in question_pieces(pieces, _function_words())] == ["brain", "cells", "colours"]
+    pieces = ["we", "'", "re", "sure", "it", "'", "s", "safe"]
+    assert [pieces[i] for i in question_pieces(pieces, _function_words())] == ["sure"]
+
+
 def test_passage_drops_only_punctuation():
     pieces = ["side", "effects", ":", "nausea", ",", "—", "dizziness", "(", "rare", ")", "3", "##mg"]
     assert [pieces[i] for i in passage_pieces(pieces)] == ["side", "effects", "nausea", "dizziness", "rare", "3", "##mg"]

@@ -102,6 +102,6 @@ def test_messages_with_a_sentence_before_the_question(engine):
     that sentence were left out of the word checks: Recall@3 0.50, 35% of answerable ones refused."""
     f, _ = evaluate(engine, load_gold(ROOT / "tests" / "gold_messages.jsonl"))
     assert (f.n_in, f.non_verbatim, f.boilerplate) == (20, 0, 0)
-    assert f.r3 >= 0.70
-    assert f.false_abstain <= 0.15
+    assert f.r3 >= 0.75
+    assert f.false_abstain <= 0.10
     assert f.out_abstain >= 0.85

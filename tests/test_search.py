@@ -11,7 +11,7 @@ import pytest
 from retrieval.answer import Engine
 from retrieval.evaluate import load_gold
 from retrieval.safety import check_input
-from retrieval.search import context_words
+from retrieval.search import context_words, key_words
 from conftest import ROOT
 
 
@@ -87,3 +87,7 @@ def test_no_context_words_without_a_sentence_before_or_a_topic_after():
     assert context_words("How is ketamine given? Is it an IV drip?") == set()  # the first sentence asks already
     # the question's own words are all function words: what came before is its topic
     assert context_words("I have high blood pressure. Is it safe for me?") == set()
+
+
+def test_key_words_keep_a_possessives_noun_and_drop_contractions():
+    assert key_words("Why aren't we sure what's in the brain's cells? It’s odd, isn’t it") == ["sure", "brain", "cells", "odd"]
