@@ -19,9 +19,8 @@ from .lexical import stem, terms
 _QUESTION_WORDS = {
     "ketamine", "does", "did", "doing", "really", "exactly", "actually", "lately", "people", "someone",
     "anyone", "thing", "things", "stuff", "know", "tell", "want", "need", "like", "just", "ok", "okay",
-    "safe", "good", "bad", "help", "use", "used", "using", "get", "got", "i'm", "im", "whats", "what's",
-    "it's", "isn't", "don't", "can't", "cant", "dont", "i've",
-}
+    "safe", "good", "bad", "help", "use", "used", "using", "get", "got", "im", "whats", "cant", "dont",
+}  # contractions typed with an apostrophe ("don't") are never topic words (key_words, interaction.question_pieces)
 
 
 @dataclass
