@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 from fastapi import Request  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
-from fastapi.responses import FileResponse, JSONResponse  # noqa: E402
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
@@ -356,6 +356,13 @@ def create_app(settings: Settings | None = None):
     def gradio_js():
         """Gradio's web-component loader, served here so a clinic's page needs no CDN."""
         return FileResponse(GRADIO_JS, media_type="text/javascript")
+
+    @app.get("/embed", include_in_schema=False)
+    def embed_without_slash(request: Request):
+        """/embed as the contract names it: Gradio serves the mounted page at /embed/, and the page
+        mounted at / answered /embed with 404. Relative, so it holds behind a ROOT_PATH proxy."""
+        query = request.url.query
+        return RedirectResponse("embed/" + (f"?{query}" if query else ""), status_code=308)
 
     theme = gr.themes.Default(font=[FONT], font_mono=["ui-monospace", "monospace"])
     gr.mount_gradio_app(

@@ -86,6 +86,14 @@ def test_wrong_method_and_unknown_route(server):
     assert httpx.get(server + "/api/nothing-here").status_code == 404
 
 
+def test_embed_as_the_contract_names_it(server):
+    r = httpx.get(server + "/embed")
+    assert r.status_code == 308 and r.headers["location"] == "embed/"
+    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+    page = httpx.get(server + "/embed", follow_redirects=True)
+    assert page.status_code == 200 and str(page.url) == server + "/embed/" and "gradio" in page.text.lower()
+
+
 def test_security_headers_on_every_page(server):
     for path in ("/", "/embed/", "/healthz", "/api/docs"):
         r = httpx.get(server + path)
