@@ -91,12 +91,14 @@ class Engine:
             credits[pos] = []
             if len(chosen) == a.top_k:
                 break
-        return [self._passage(pos, r, credits[pos]) for pos in chosen]
+        idf = self.index.lexical.idf(r.terms)
+        return [self._passage(pos, r, credits[pos], idf) for pos in chosen]
 
-    def _passage(self, pos: int, r: Ranking, also_in: list[dict]) -> Passage:
+    def _passage(self, pos: int, r: Ranking, also_in: list[dict], idf: dict[str, float]) -> Passage:
         c = self.index.chunks[pos]
-        sent_positions = self.searcher.sentence_positions(pos)
-        best_sentence = c.sentences[int(np.argmax(r.sentence_scores[sent_positions]))]
+        meaning = r.sentence_scores[self.searcher.sentence_positions(pos)]
+        best = highlight(self.searcher.sentence_terms(pos), meaning, idf, self.settings.answer.highlight_words)
+        best_sentence = c.sentences[best]
         return Passage(
             text=c.text,
             path=c.path,
@@ -107,6 +109,18 @@ class Engine:
             highlight=list(best_sentence),
             also_in=also_in,
         )
+
+
+def highlight(sentences: list[frozenset[str]], meaning: np.ndarray, idf: dict[str, float], word_weight: float) -> int:
+    """Which sentence of a passage to highlight, given each one's stemmed words: its cosine with the
+    question (`meaning`) plus `word_weight` times the share of the question's words it holds, each
+    word weighted by its rarity (`idf`: the question's stemmed words the sources hold). Meaning alone
+    often lit a sentence beside the one holding the question's word (config.AnswerSettings)."""
+    total = sum(idf.values())
+    if not total or len(sentences) < 2:
+        return int(np.argmax(meaning))
+    words = np.array([sum(v for t, v in idf.items() if t in held) for held in sentences]) / total
+    return int(np.argmax(meaning + word_weight * words))
 
 
 def shared_trigrams(text: str, shown: str) -> float:

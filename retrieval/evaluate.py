@@ -41,6 +41,24 @@ def first_hit(texts: list[str], answers: list[str]) -> int | None:
     return None
 
 
+def answer_span(text: str, answers: list[str]) -> tuple[int, int] | None:
+    """Where in `text` the first of the answers it contains lies (matched as `first_hit` folds), else None."""
+    for a in answers:
+        m = re.search(r"\s+".join(re.escape(w) for w in a.split()), text, re.IGNORECASE)
+        if m:
+            return m.span()
+    return None
+
+
+def highlight_on_answer(passage, answers: list[str]) -> bool | None:
+    """Whether the passage's highlighted sentence overlaps the answer in it (None: no answer in it)."""
+    span = answer_span(passage.text, answers)
+    if span is None or not passage.highlight:
+        return None
+    (a, b), (h0, h1) = span, passage.highlight
+    return h0 < passage.start + b and passage.start + a < h1
+
+
 @dataclass
 class Figures:
     n_in: int = 0
@@ -53,6 +71,7 @@ class Figures:
     false_crisis: float | None = None
     robust_valid: float | None = None
     smalltalk: float | None = None
+    highlight: float | None = None  # of first passages holding an answer, those whose highlight is on it
     non_verbatim: int = 0
     boilerplate: int = 0
 
@@ -108,6 +127,9 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     f.r1, f.r3, f.mrr5 = _rank_figures(
         [first_hit([p.text for p in r.passages], it["answers"]) if r.status == "answered" else None for it, r in ins]
     )
+    lit = [highlight_on_answer(r.passages[0], it["answers"]) for it, r in ins if r.status == "answered" and r.passages]
+    lit = [h for h in lit if h is not None]
+    f.highlight = sum(lit) / len(lit) if lit else None
     if ins:
         f.false_abstain = sum(r.status == "no_match" for _, r in ins) / len(ins)
         f.false_crisis = sum(r.status == "crisis" for _, r in ins) / len(ins)
@@ -234,6 +256,7 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         f"  false crisis (in)        {pct(f.false_crisis)}",
         f"  robust items valid       {pct(f.robust_valid)}",
         f"  small talk recognised    {pct(f.smalltalk)}",
+        f"  highlight on the answer  {pct(f.highlight)}",
         f"  non-verbatim passages    {f.non_verbatim}",
         f"  boilerplate passages     {f.boilerplate}",
         "",

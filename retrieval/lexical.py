@@ -57,6 +57,18 @@ class Lexical:
     def load(cls, folder: Path) -> "Lexical":
         return cls(bm25s.BM25.load(str(folder)), bm25s.BM25.load(str(folder / "pairs")))
 
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each of `terms` the passages hold (rarer: higher)."""
+        s = self._bm25.scores
+        indptr, n = s["indptr"], int(s["num_docs"])
+        out = {}
+        for t in terms:
+            i = self._bm25.vocab_dict.get(t)
+            if i is not None and i + 1 < len(indptr):
+                df = int(indptr[i + 1] - indptr[i])
+                out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every passage for a question's `terms` (zeros when none is known)."""
         return _scores(self._bm25, self._table, terms)

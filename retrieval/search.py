@@ -13,7 +13,7 @@ from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
 from .interaction import possessive, question_pieces, words_of
-from .lexical import stem, terms
+from .lexical import stem, terms, tokenize
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
 _QUESTION_WORDS = {
@@ -28,10 +28,11 @@ class Ranking:
     """Per-passage signals and their fusion for one question (arrays indexed by chunk position)."""
 
     dense: dict[str, np.ndarray]  # per encoder: cosine of question and (heading + passage)
-    sentence_scores: np.ndarray  # summed cosine of each sentence over encoders (for the highlight)
+    sentence_scores: np.ndarray  # mean cosine of each sentence over encoders (for the highlight)
     bm25: np.ndarray
     fused: np.ndarray
     order: np.ndarray  # chunk positions, best first (on a large index, the candidates only)
+    terms: list[str]  # the question's stemmed content words, as BM25 scores them
     # How well the worst-matched wordpiece of the question's content words is matched by some token
     # of the first passages (its best cosine; late interaction): low when the sources do not speak
     # of it; 1.0 when late interaction is off. Per piece, not per word: averaging a word's pieces
@@ -153,6 +154,9 @@ class Searcher:
         self._sample_vectors = {} if self.exhaustive else {
             k: index.passages[k].reconstruct_batch(self._sample.astype(np.int64)) for k in encoders}
         _function_words()  # pay the import while loading, not on the first question
+        # each sentence's stemmed words (for the highlight): a small index's made once, here (1.5 ms),
+        # as making them for the shown passages cost 0.2 ms a question; a large one's on demand
+        self._sentence_terms = [self._terms_of(pos) for pos in range(self._n)] if self.exhaustive else None
 
     def vectors(self, key: str, positions) -> np.ndarray:
         """Passage vectors of one encoder at the given chunk positions."""
@@ -238,10 +242,11 @@ class Searcher:
         primary = self.encoders[self.primary]
         return Ranking(
             dense=dense,
-            sentence_scores=sentence_scores,
+            sentence_scores=sentence_scores / len(query),
             bm25=bm25,
             fused=fused,
             order=order,
+            terms=question_terms,
             word_match=word_match,
             _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems and w not in aside}),
             _nearest=lambda words: (primary.encode(words, query=True) @ self.index.vocab_vectors.T).max(axis=1),
@@ -249,6 +254,14 @@ class Searcher:
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
         return np.arange(self._first[chunk_pos], self._first[chunk_pos + 1])
+
+    def sentence_terms(self, chunk_pos: int) -> list[frozenset[str]]:
+        """The stemmed content words of each sentence of a passage, as BM25 takes them."""
+        return self._sentence_terms[chunk_pos] if self._sentence_terms is not None else self._terms_of(chunk_pos)
+
+    def _terms_of(self, chunk_pos: int) -> list[frozenset[str]]:
+        c = self.index.chunks[chunk_pos]
+        return [frozenset(t) for t in tokenize([c.text[a - c.start : b - c.start] for a, b in c.sentences])]
 
 
 def _spread(values: np.ndarray, positions: np.ndarray, n: int, fill: float) -> np.ndarray:

@@ -7,6 +7,8 @@ from retrieval.evaluate import evaluate, load_gold, wrapped
 from retrieval.search import context_words
 
 FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set
+# the highlight on the answer's sentence: 0.77 by meaning alone, 0.86 with the question's words (both profiles 0.85+)
+FLOORS["highlight"] = 0.82
 CEILINGS = {"false_abstain": 0.05, "false_crisis": 0.0}
 
 

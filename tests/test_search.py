@@ -91,3 +91,18 @@ def test_no_context_words_without_a_sentence_before_or_a_topic_after():
 
 def test_key_words_keep_a_possessives_noun_and_drop_contractions():
     assert key_words("Why aren't we sure what's in the brain's cells? It’s odd, isn’t it") == ["sure", "brain", "cells", "odd"]
+
+
+def test_highlight_prefers_the_sentence_holding_the_questions_rare_words():
+    from retrieval.answer import highlight
+
+    from retrieval.lexical import tokenize
+
+    sentences = [frozenset(t) for t in tokenize(["Recreational misuse has made ketamine popular.",
+                                                 "Chronic use can cause bladder troubles."])]
+    meaning = np.array([0.52, 0.45])  # the first reads closer in meaning
+    idf = {"bladder": 3.0, "ketamin": 0.1}
+    assert highlight(sentences, meaning, idf, word_weight=1.0) == 1
+    assert highlight(sentences, meaning, idf, word_weight=0.0) == 0  # meaning alone
+    assert highlight(sentences, meaning, {}, word_weight=1.0) == 0  # no question word the sources hold
+    assert highlight(sentences[:1], meaning[:1], idf, word_weight=1.0) == 0
