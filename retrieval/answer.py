@@ -65,7 +65,8 @@ class Engine:
         source says (same meaning, or copied words) is credited to it, not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        if not answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention):
+        if not answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention,
+                          lambda: r.coverage(named_only=True)[0]):
             return []
         vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
         where = {int(pos): i for i, pos in enumerate(r.order[: 4 * a.top_k])}
@@ -141,18 +142,25 @@ def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dic
     return float(sum(zs) / len(zs))
 
 
-def answers(top, word_match, coverage, rule: Abstention):
+def answers(top, word_match, coverage, rule: Abstention, named_coverage=None):
     """The abstention rule (see config.Abstention for how its thresholds were chosen), on numbers or
-    on numpy arrays (broadcast, as calibration tries many thresholds at once): True where answered."""
-    return (top >= rule.min_top) & (
+    on numpy arrays (broadcast, as calibration tries many thresholds at once): True where answered.
+    `named_coverage` is the coverage of the dictionary words alone (Ranking.coverage), `coverage` by default."""
+    named = coverage if named_coverage is None else named_coverage
+    return (top >= rule.min_top) & (named >= rule.min_coverage_confident) & (
         (top >= rule.confident_top) | ((word_match >= rule.min_word_match) & (coverage >= rule.min_coverage))
     )
 
 
-def answerable(top: float, word_match: float, coverage, rule: Abstention) -> bool:
-    """`answers` for one question. `coverage` may be a function: it costs an encoding, so it is
+def answerable(top: float, word_match: float, coverage, rule: Abstention, named_coverage=None) -> bool:
+    """`answers` for one question. Either coverage may be a function: it costs an encoding, so it is
     called only when it can change the outcome."""
+    unsure = rule.min_top <= top < rule.confident_top and word_match >= rule.min_word_match
+    named_needed = rule.min_coverage_confident > 0 and (unsure or top >= max(rule.confident_top, rule.min_top))
+    if named_coverage is None:
+        named_coverage = coverage
     if callable(coverage):
-        undecided = rule.min_top <= top < rule.confident_top and word_match >= rule.min_word_match
-        coverage = coverage() if undecided else 1.0
-    return bool(answers(top, word_match, coverage, rule))
+        coverage = coverage() if unsure else 1.0
+    if callable(named_coverage):
+        named_coverage = named_coverage() if named_needed else 1.0
+    return bool(answers(top, word_match, coverage, rule, named_coverage))

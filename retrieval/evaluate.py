@@ -332,26 +332,28 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
     for k in engine.encoders:
         tops = np.array([r.dense[k].max() for s, _, r in ranked if s == "tune"])
         scale[k] = (round(float(tops.mean()), 4), round(float(tops.std()), 4))
-    rows = [(s, kind, judge_score(r.dense, scale=scale), r.word_match, r.coverage()[0]) for s, kind, r in ranked]
+    rows = [(s, kind, judge_score(r.dense, scale=scale), r.word_match, r.coverage()[0], r.coverage(named_only=True)[0])
+            for s, kind, r in ranked]
     lo_t, hi_t = min(row[2] for row in rows), max(row[2] for row in rows)
     tops = np.round(lo_t + (hi_t - lo_t) * np.arange(201) / 200, 4)
     matches = [0.0, *np.round(np.arange(0.30, 0.701, 0.025), 3)]
     coverages = [0.0, 0.5, 0.55, 0.6, 0.65]
 
     def score(rule, split):
-        ins = [answerable(t, w, c, rule) for s, k, t, w, c in rows if k == "in" and s == split]
-        outs = [not answerable(t, w, c, rule) for s, k, t, w, c in rows if k == "out" and s == split]
+        ins = [answerable(t, w, c, rule, n) for s, k, t, w, c, n in rows if k == "in" and s == split]
+        outs = [not answerable(t, w, c, rule, n) for s, k, t, w, c, n in rows if k == "out" and s == split]
         return sum(ins) / max(len(ins), 1), sum(outs) / max(len(outs), 1)
 
+    confident_cov = engine.abstention.min_coverage_confident  # chosen after the others (config.Abstention)
     # every min_top at once (one row each), for each of the other thresholds
-    t, w, c, is_in = (np.array(x) for x in zip(*[(t, w, c, k == "in") for s, k, t, w, c in rows if s == "tune"]))
+    t, w, c, n, is_in = (np.array(x) for x in zip(*[(t, w, c, n, k == "in") for s, k, t, w, c, n in rows if s == "tune"]))
     scored = []
     for hi, m, cov in product([*tops, 9.0], matches, coverages):
-        answered_grid = answers(t[None, :], w[None, :], c[None, :], Abstention(tops[:, None], hi, m, cov))
+        answered_grid = answers(t[None, :], w[None, :], c[None, :], Abstention(tops[:, None], hi, m, cov, confident_cov), n[None, :])
         answered = answered_grid[:, is_in].mean(axis=1) if is_in.any() else np.ones(len(tops))
         abstained = (~answered_grid[:, ~is_in]).mean(axis=1) if (~is_in).any() else np.ones(len(tops))
         for i in np.flatnonzero((answered >= MIN_ANSWERED) & (tops <= hi)):
-            scored.append(((answered[i] + abstained[i]) / 2, Abstention(float(tops[i]), float(hi), float(m), float(cov))))
+            scored.append(((answered[i] + abstained[i]) / 2, Abstention(float(tops[i]), float(hi), float(m), float(cov), confident_cov)))
     if not scored:
         return f"no thresholds answer {MIN_ANSWERED:.0%} of in-scope tune questions"
     top = max(v for v, _ in scored)
@@ -362,6 +364,7 @@ def calibrate(engine: Engine, items: list[dict]) -> str:
         confident_top=median([r.confident_top for r in tied]),
         min_word_match=median([r.min_word_match for r in tied]),
         min_coverage=median([r.min_coverage for r in tied]),
+        min_coverage_confident=confident_cov,
     )
     lines = [f"JUDGE_SCALE (tune): {scale}", f"chosen on tune: {rule}"]
     for split in ("tune", "held"):

@@ -40,21 +40,29 @@ class Ranking:
     word_match: float = 1.0
     _unknown: object = None  # finds the question's key words absent from the sources
     _nearest: object = None  # each of those words' best cosine with a source word
+    _dictionary: frozenset[str] = frozenset()  # English words (the speller's dictionary)
 
     @cached_property
     def unknown(self) -> list[str]:
         """The question's key words absent from the sources (found on demand: only coverage needs them)."""
         return self._unknown()
 
-    def coverage(self) -> tuple[float, str]:
-        """How well the sources cover the question's least-known key word (1.0 when all occur), and the word.
+    @cached_property
+    def nearest(self) -> dict[str, float]:
+        """Each of those words' best cosine with a source word (one encoding, on demand)."""
+        return dict(zip(self.unknown, self._nearest(self.unknown).tolist())) if self.unknown else {}
 
-        Computed on demand: it costs one more encoding, needed only for borderline questions."""
-        if not self.unknown:
+    def coverage(self, named_only: bool = False) -> tuple[float, str]:
+        """How well the sources cover the question's least-known key word (1.0 when all occur), and the word.
+        `named_only`: of the words an English dictionary knows ("lithium"), not a misspelling the speller
+        could not mend, which names nothing.
+
+        Computed on demand: it costs one more encoding, needed only for some questions."""
+        words = {w: v for w, v in self.nearest.items() if not named_only or w in self._dictionary}
+        if not words:
             return 1.0, ""
-        nearest = self._nearest(self.unknown)
-        i = int(nearest.argmin())
-        return float(nearest[i]), self.unknown[i]
+        least = min(words, key=words.get)
+        return words[least], least
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +155,7 @@ class Searcher:
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
         english = (index.spelling or {}).get("english", {})
         self._common = frozenset(sorted(english, key=english.get, reverse=True)[: settings.common_words])
+        self._english = frozenset(english)
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         # The sample is scored for every question: its vectors are kept rather than read from FAISS
@@ -250,6 +259,7 @@ class Searcher:
             word_match=word_match,
             _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems and w not in aside}),
             _nearest=lambda words: (primary.encode(words, query=True) @ self.index.vocab_vectors.T).max(axis=1),
+            _dictionary=self._english,
         )
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:

@@ -144,6 +144,23 @@ def test_abstention_rule_checks_words_only_for_unconfident_questions():
     assert list(answers(top, word, cov, rule)) == [answerable(*x, rule) for x in zip(top, word, cov)]
 
 
+def test_a_confident_match_still_needs_the_named_things_of_the_question_near_the_sources():
+    """"ketamine for my depression" matched confidently; "lithium", which no source comes near, is
+    what was asked about. A misspelling the speller left names nothing and is not held against it."""
+    from retrieval.answer import answerable, answers
+    from retrieval.config import Abstention
+
+    rule = Abstention(min_top=-1.0, confident_top=0.5, min_word_match=0.4, min_coverage=0.6, min_coverage_confident=0.46)
+    assert not answerable(0.9, 0.3, 0.43, rule, 0.43)  # confident, but "lithium" is far from every source word
+    assert answerable(0.9, 0.3, 0.43, rule, 1.0)  # the far word is no dictionary word (a typo)
+    assert answerable(0.9, 0.3, 0.55, rule, 0.55)
+    assert not answerable(0.0, 0.5, 0.7, rule, 0.4)  # and unconfident questions alike
+    asked = []
+    assert not answerable(-2.0, 1.0, lambda: asked.append(1) or 1.0, rule, lambda: asked.append(2) or 1.0) and not asked
+    top, word, cov, named = (np.array(x) for x in ([0.9, 0.9, 0.0], [0.3, 0.3, 0.5], [0.43, 0.43, 0.7], [0.43, 1.0, 0.4]))
+    assert list(answers(top, word, cov, rule, named)) == [answerable(*x[:3], rule, x[3]) for x in zip(top, word, cov, named)]
+
+
 def test_a_memory_mapped_store_ranks_alike(engine, settings, monkeypatch):
     """Above IN_MEMORY_BYTES the float16 file is read per question instead: same first passages."""
     from retrieval.answer import Engine

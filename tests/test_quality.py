@@ -51,6 +51,14 @@ def test_quality_ceiling(figures, name):
     assert getattr(figures, name) <= CEILINGS[name], f"{name} = {getattr(figures, name):.2f} > {CEILINGS[name]}"
 
 
+def test_compound_questions_about_what_the_sources_never_mention_are_mostly_refused(engine):
+    """tests/gold_compound.jsonl: a topic the sources cover, asked about a detail they never mention
+    ("... for my depression while I'm on lithium?"). 0.55 refused before a confident match had to
+    have the question's named things near the sources' words (config.Abstention), 0.65 after."""
+    f, _ = evaluate(engine, load_gold(ROOT / "tests" / "gold_compound.jsonl"))
+    assert f.out_abstain >= 0.6 and (f.non_verbatim, f.boilerplate) == (0, 0)
+
+
 def test_colloquial_set_quotes_only_clean_verbatim_text(engine):
     """tests/gold_colloquial.jsonl: everyday phrasings and near-domain questions the sources do not answer.
 
