@@ -163,7 +163,7 @@ class Searcher:
         self._sample_vectors = {} if self.exhaustive else {
             k: index.passages[k].reconstruct_batch(self._sample.astype(np.int64)) for k in encoders}
         _function_words()  # pay the import while loading, not on the first question
-        # each sentence's stemmed words (for the highlight): a small index's made once, here (1.5 ms),
+        # each sentence's stemmed words (for the highlight): a small index's made once, here (5 ms),
         # as making them for the shown passages cost 0.2 ms a question; a large one's on demand
         self._sentence_terms = [self._terms_of(pos) for pos in range(self._n)] if self.exhaustive else None
 
