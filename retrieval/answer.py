@@ -60,13 +60,17 @@ class Engine:
         topic = topic_of(text)
         return topic, self.speller.correct(topic) if self.speller else topic
 
+    def should_answer(self, r: Ranking) -> bool:
+        """The abstention rule on a ranking; the words' coverage is encoded only when the rule needs it."""
+        return answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention,
+                          lambda: r.coverage(named_only=True)[0])
+
     def _passages(self, r: Ranking) -> list[Passage]:
         """Best passages above the thresholds, never overlapping; one saying what a shown passage of another
         source says (same meaning, or copied words) is credited to it, not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        if not answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention,
-                          lambda: r.coverage(named_only=True)[0]):
+        if not self.should_answer(r):
             return []
         vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
         where = {int(pos): i for i, pos in enumerate(r.order[: 4 * a.top_k])}

@@ -38,7 +38,7 @@ def _questions(n: int) -> list[str]:
 
 def in_process(settings: Settings, runs: int) -> dict:
     """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
-    from .answer import Engine, answerable, judge_score
+    from .answer import Engine
     from .safety import check_input
 
     t0 = time.perf_counter()
@@ -48,13 +48,11 @@ def in_process(settings: Settings, runs: int) -> dict:
     for q in qs[:5]:
         engine.ask(q)
     total, encoders_only, cpu = [], [], []
-    rule = engine.abstention
     for q in qs:
         text = engine.searched(check_input(q)[1])[1]
         r = engine.searcher.rank(text)
-        asked: list[bool] = []  # whether the abstention rule needs coverage, which costs an encoding
-        answerable(judge_score(r.dense), r.word_match, lambda: asked.append(True) or 1.0, rule)
-        needs_coverage = bool(asked and r.unknown)
+        engine.should_answer(r)
+        needs_coverage = "nearest" in vars(r)  # the rule encoded the question's unknown words (cached on use)
         t = time.perf_counter()
         for enc in engine.encoders.values():
             enc.encode([text], query=True)

@@ -4,6 +4,7 @@ word pairs, fused by z-score, then the first passages reranked by late interacti
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -40,7 +41,7 @@ class Ranking:
     word_match: float = 1.0
     _unknown: object = None  # finds the question's key words absent from the sources
     _nearest: object = None  # each of those words' best cosine with a source word
-    _dictionary: frozenset[str] = frozenset()  # English words (the speller's dictionary)
+    _dictionary: Collection[str] = ()  # English words (the speller's dictionary)
 
     @cached_property
     def unknown(self) -> list[str]:
@@ -58,11 +59,11 @@ class Ranking:
         could not mend, which names nothing.
 
         Computed on demand: it costs one more encoding, needed only for some questions."""
-        words = {w: v for w, v in self.nearest.items() if not named_only or w in self._dictionary}
+        words = [w for w in self.unknown if not named_only or w in self._dictionary]
         if not words:
             return 1.0, ""
-        least = min(words, key=words.get)
-        return words[least], least
+        least = min(words, key=self.nearest.get)
+        return self.nearest[least], least
 
 
 @lru_cache(maxsize=1)
@@ -155,7 +156,7 @@ class Searcher:
         self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
         english = (index.spelling or {}).get("english", {})
         self._common = frozenset(sorted(english, key=english.get, reverse=True)[: settings.common_words])
-        self._english = frozenset(english)
+        self._english = english
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         # The sample is scored for every question: its vectors are kept rather than read from FAISS
