@@ -24,6 +24,10 @@ _QUESTION_WORDS = {
 }  # contractions typed with an apostrophe ("don't") are never topic words (key_words, interaction.question_pieces)
 
 
+# Up to this many passages, each sentence's stemmed words are made when the index loads.
+SENTENCE_TERMS_UP_TO = 2_000
+
+
 @dataclass
 class Ranking:
     """Per-passage signals and their fusion for one question (arrays indexed by chunk position)."""
@@ -164,9 +168,11 @@ class Searcher:
         self._sample_vectors = {} if self.exhaustive else {
             k: index.passages[k].reconstruct_batch(self._sample.astype(np.int64)) for k in encoders}
         _function_words()  # pay the import while loading, not on the first question
-        # each sentence's stemmed words (for the highlight): a small index's made once, here (5 ms),
-        # as making them for the shown passages cost 0.2 ms a question; a large one's on demand
-        self._sentence_terms = [self._terms_of(pos) for pos in range(self._n)] if self.exhaustive else None
+        # each sentence's stemmed words (for the highlight): a small index's made once, here (5 ms for
+        # 100 passages), as making them for the shown passages cost 0.2 ms a question; a larger one's
+        # on demand, not held in memory
+        small = self._n <= SENTENCE_TERMS_UP_TO
+        self._sentence_terms = [self._terms_of(pos) for pos in range(self._n)] if small else None
 
     def vectors(self, key: str, positions) -> np.ndarray:
         """Passage vectors of one encoder at the given chunk positions."""
