@@ -8,6 +8,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.scoring import _select_idf_scorer  # the idf formula the index was scored with
 from bm25s.stopwords import STOPWORDS_EN
 
 _stemmer = Stemmer.Stemmer("english")
@@ -58,15 +59,16 @@ class Lexical:
         return cls(bm25s.BM25.load(str(folder)), bm25s.BM25.load(str(folder / "pairs")))
 
     def idf(self, terms: list[str]) -> dict[str, float]:
-        """BM25's inverse document frequency of each of `terms` the passages hold (rarer: higher)."""
+        """BM25's inverse document frequency of each of `terms` the passages hold (rarer: higher), by
+        bm25s's own formula for the index's method, from its document counts (the score matrix's columns)."""
         s = self._bm25.scores
         indptr, n = s["indptr"], int(s["num_docs"])
+        score = _select_idf_scorer(self._bm25.idf_method)
         out = {}
         for t in terms:
             i = self._bm25.vocab_dict.get(t)
             if i is not None and i + 1 < len(indptr):
-                df = int(indptr[i + 1] - indptr[i])
-                out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+                out[t] = float(score(int(indptr[i + 1] - indptr[i]), n))
         return out
 
     def scores(self, terms: list[str]) -> np.ndarray:
