@@ -114,7 +114,7 @@ def key_words(question: str) -> list[str]:
 
 def context_words(message: str) -> set[str]:
     """Words (lower case) found only in the sentences before the question's own: its own begin at the
-    first sentence ending in "?", or are the last sentence when none does. None when the question's
+    first sentence ending in "?", or are the last sentence when none does. Empty when the question's
     own sentences have no topic word (then what came before is its topic).
     "I have been depressed for years. Does ketamine cause nausea?" -> {"have", "been", "depressed", "for", "years"}."""
     parts = [p for p in _SENTENCE_BREAK.split(message.strip()) if any(ch.isalpha() for ch in p)]
