@@ -136,6 +136,18 @@ def zscore(x: np.ndarray, ref: np.ndarray | slice = slice(None)) -> np.ndarray:
     return (x - m) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
+def fuse(signals: list[np.ndarray], weights: list[float], ref: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """The weighted sum of the signals, each z-scored as `zscore` does: one product for all of them
+    (a zscore per signal took 78 of a question's 1,230 us of work besides the encoder, slow day)."""
+    x = np.stack(signals)
+    r = x[:, ref]
+    m = np.add.reduce(r, axis=1) / max(r.shape[1], 1)
+    d = r - m[:, None]
+    sd = np.sqrt(np.add.reduce(d * d, axis=1) / max(r.shape[1], 1))
+    coef = np.divide(np.asarray(weights, dtype=np.float32), sd, out=np.zeros(len(signals), dtype=np.float32), where=sd > 1e-9)
+    return coef @ x - float(coef @ m)
+
+
 class Searcher:
     """Scores every passage of an index for a question: one encoding per encoder."""
 
@@ -232,19 +244,19 @@ class Searcher:
             sent_rows = np.arange(int(per.sum())) + np.repeat(self._first[cand] - starts, per)
             counts = per.astype(np.float32)
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
-        fused = st.w_bm25 * zscore(bm25[rows], ref)
+        signals, weights = [bm25[rows]], [st.w_bm25]
         if self.w_pairs:
-            fused = fused + self.w_pairs * zscore(self.index.lexical.pair_scores(question_terms)[rows], ref)
+            signals.append(self.index.lexical.pair_scores(question_terms)[rows])
+            weights.append(self.w_pairs)
         dense = {}
         for key, q in query.items():
             d = self._dense(key, q, cand, ref)
             sent = self._sentences[key][sent_rows] @ q
             sentence_scores[sent_rows] += sent
-            s_max = np.maximum.reduceat(sent, starts)
-            s_mean = np.add.reduceat(sent, starts) / counts
-            fused = fused + st.w_dense * zscore(d, ref) + st.w_sentence_max * zscore(s_max, ref)
-            fused = fused + st.w_sentence_mean * zscore(s_mean, ref)
+            signals += [d, np.maximum.reduceat(sent, starts), np.add.reduceat(sent, starts) / counts]
+            weights += [st.w_dense, st.w_sentence_max, st.w_sentence_mean]
             dense[key] = d if cand is None else _spread(d, cand, self._n, -1.0)
+        fused = fuse(signals, weights, ref)
         order = np.argsort(-fused, kind="stable")
         if cand is not None:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]

@@ -11,7 +11,7 @@ import pytest
 from retrieval.answer import Engine
 from retrieval.evaluate import load_gold
 from retrieval.safety import check_input
-from retrieval.search import context_words, key_words
+from retrieval.search import context_words, fuse, key_words, zscore
 from conftest import ROOT
 
 
@@ -106,3 +106,12 @@ def test_highlight_prefers_the_sentence_holding_the_questions_rare_words():
     assert highlight(sentences, meaning, idf, word_weight=0.0) == 0  # meaning alone
     assert highlight(sentences, meaning, {}, word_weight=1.0) == 0  # no question word the sources hold
     assert highlight(sentences[:1], meaning[:1], idf, word_weight=1.0) == 0
+
+
+def test_fuse_is_the_weighted_sum_of_each_signals_zscore():
+    rng = np.random.default_rng(0)
+    signals = [rng.standard_normal(40).astype(np.float32) for _ in range(3)] + [np.full(40, 2.0, np.float32)]
+    weights = [0.5, 1.0, 0.25, 3.0]  # the last signal has no spread: it adds nothing, as in zscore
+    for ref in (slice(None), np.arange(40) % 3 == 0):
+        expected = sum(w * zscore(s, ref) for w, s in zip(weights, signals))
+        assert np.allclose(fuse(signals, weights, ref), expected, atol=1e-5)
