@@ -1,7 +1,8 @@
 """Serve the chat: python app.py (HOST/PORT from the environment, default 127.0.0.1:7860).
 
-The port opens at once; Gradio, the model and the index load behind it. A request that
-arrives before they are ready waits for them; none fails.
+The port opens at once; the model, the index and Gradio load behind it. POST /api/ask answers as
+soon as the model and index are loaded (Gradio's import takes longer); every other request waits
+for the chat too. A request that arrives before they are ready waits for them; none fails.
 """
 
 import asyncio
@@ -13,28 +14,51 @@ import threading
 import uvicorn
 
 
-class Deferred:
-    """An ASGI app that accepts connections immediately and hands them to the real app once built."""
+# Served by the API app alone while the chat is still loading (the path as the client sent it).
+EARLY_PATHS = {"/api/ask"}
 
-    def __init__(self) -> None:
+
+def api_app():
+    """The JSON API (no Gradio), its model and index loading in the background at once."""
+    from retrieval.config import Settings
+    from retrieval.service import Service, create_api
+
+    service = Service(Settings())
+    threading.Thread(target=service.warm_up, daemon=True).start()
+    return create_api(service)
+
+
+def chat_app(api):
+    """The full app: the same routes over the same service, with the chat pages mounted."""
+    from retrieval.web import create_app
+
+    return create_app(service=api.state.service)
+
+
+class Deferred:
+    """An ASGI app that accepts connections immediately: the API answers once it is built, the
+    rest once the full app is built too."""
+
+    def __init__(self, build_api=api_app, build_app=chat_app) -> None:
+        self.api = None
         self.app = None
         self.error: BaseException | None = None
         self._built = threading.Event()
+        self._api_ready = threading.Event()
         self._ready = asyncio.Event()
         self._shutdown = asyncio.Event()
-        threading.Thread(target=self._build, daemon=True).start()
+        threading.Thread(target=self._build, args=(build_api, build_app), daemon=True).start()
 
-    def _build(self) -> None:
+    def _build(self, build_api, build_app) -> None:
         try:
-            from retrieval.web import create_app, warm_up
-
-            app = create_app()
-            warm_up(app)
-            self.app = app
+            self.api = build_api()
+            self._api_ready.set()
+            self.app = build_app(self.api)
         except BaseException as e:  # reported on every request instead of a silent hang
             self.error = e
             logging.getLogger("app").exception("the web app could not be built")
         finally:
+            self._api_ready.set()
             self._built.set()
 
     async def _run_lifespan(self) -> None:
@@ -72,8 +96,14 @@ class Deferred:
                     self._shutdown.set()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "http" and scope["path"] in EARLY_PATHS and not self._ready.is_set():
+            await asyncio.to_thread(self._api_ready.wait)
+            if self.api is not None:
+                return await self.api(scope, receive, send)
         await self._ready.wait()
         if self.app is None:
+            if scope["type"] == "http" and self.api is not None and scope["path"] in EARLY_PATHS:
+                return await self.api(scope, receive, send)  # the API still answers when the chat failed
             if scope["type"] == "http":
                 body = f"the app failed to start: {self.error}".encode()
                 await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]})
@@ -87,7 +117,7 @@ def main() -> None:
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "7860"))
     deferred = Deferred()
     # `kill -HUP <pid>` makes a running app load the newest index now (it also notices on its own).
-    signal.signal(signal.SIGHUP, lambda *_: deferred.app and deferred.app.state.service.reload())
+    signal.signal(signal.SIGHUP, lambda *_: deferred.api and deferred.api.state.service.reload())
     print(f"Serving the chat on http://{host}:{port}  (Ctrl+C to stop)", flush=True)
     uvicorn.run(deferred, host=host, port=port, log_level="warning", server_header=False)
 

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import ROOT, SHARED_DEV, gold_items
 from retrieval.records import STATUSES
-from retrieval.web import Service, escape_user_text, render_result
+from retrieval.service import Service
+from retrieval.web import escape_user_text, render_result, respond
 
 
 def test_health_shows_the_manifest(server):
@@ -143,7 +144,7 @@ def test_a_lone_surrogate_escape_is_invalid_not_an_error(server):
 
 
 def test_the_chat_repeats_a_message_with_a_lone_surrogate_as_text_it_can_send(settings):
-    _, history = Service(settings).respond("is it safe \ud800 while pregnant", [])
+    _, history = respond(Service(settings), "is it safe \ud800 while pregnant", [])
     sent = json.dumps(history, ensure_ascii=False).encode("utf-8")  # raised before: surrogates not allowed
     assert "\ufffd".encode() in sent and "control characters" in history[1]["content"]
 
@@ -160,3 +161,51 @@ def test_missing_index_gives_a_clear_503_not_a_crash(tmp_path):
         assert health.status_code == 503 and "python -m retrieval build" in health.json()["error"]
         r = client.post("/api/ask", json={"question": "is ketamine addictive?"})
         assert r.status_code == 503 and "rebuild" in r.json()["error"]
+
+
+def test_the_api_answers_while_the_chat_is_still_loading(settings):
+    """app.py serves POST /api/ask as soon as the model and index are loaded; the chat page waits
+    for Gradio, then is served too. Here the chat is held back until the API has answered."""
+    import asyncio
+    import threading
+
+    import app as app_module
+    from retrieval.service import create_api
+
+    release = threading.Event()
+
+    def slow_chat(api):
+        release.wait(120)
+        return app_module.chat_app(api)
+
+    deferred = app_module.Deferred(build_api=lambda: create_api(Service(settings)), build_app=slow_chat)
+
+    async def scenario():
+        inbox: asyncio.Queue = asyncio.Queue()
+        await inbox.put({"type": "lifespan.startup"})
+
+        async def receive():
+            return await inbox.get()
+
+        async def send(message):
+            pass
+
+        lifespan = asyncio.create_task(deferred({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=deferred), base_url="http://test") as client:
+            r = await client.post("/api/ask", json={"question": "is ketamine addictive?"}, timeout=120)
+            assert r.status_code == 200 and r.json()["status"] == "answered"
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert deferred.app is None  # answered before the chat existed
+            page = asyncio.create_task(client.get("/", timeout=120))
+            await asyncio.sleep(0.5)
+            assert not page.done()  # the chat page waits for the chat
+            release.set()
+            response = await asyncio.wait_for(page, 120)
+            assert response.status_code == 200 and "gradio" in response.text.lower()
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 30)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
