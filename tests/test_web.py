@@ -205,7 +205,19 @@ def test_the_api_answers_while_the_chat_is_still_loading(settings):
         await inbox.put({"type": "lifespan.shutdown"})
         await asyncio.wait_for(lifespan, 30)
 
+    def in_own_loop():  # a session fixture (Playwright) may hold an event loop in this thread
+        try:
+            asyncio.run(scenario())
+        except BaseException as e:
+            failures.append(e)
+
+    failures: list[BaseException] = []
+    runner = threading.Thread(target=in_own_loop)
     try:
-        asyncio.run(scenario())
+        runner.start()
+        runner.join(300)
     finally:
         release.set()
+    assert not runner.is_alive(), "the scenario did not finish in 300 s"
+    if failures:
+        raise failures[0]
