@@ -96,14 +96,14 @@ class Deferred:
                     self._shutdown.set()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        if scope["type"] == "http" and scope["path"] in EARLY_PATHS and not self._ready.is_set():
-            await asyncio.to_thread(self._api_ready.wait)
-            if self.api is not None:
+        early = scope["type"] == "http" and scope["path"] in EARLY_PATHS
+        if early and not (self._ready.is_set() and self.app is not None):
+            if not self._api_ready.is_set():
+                await asyncio.to_thread(self._api_ready.wait)
+            if self.api is not None:  # the chat is still loading, or could not be built
                 return await self.api(scope, receive, send)
         await self._ready.wait()
         if self.app is None:
-            if scope["type"] == "http" and self.api is not None and scope["path"] in EARLY_PATHS:
-                return await self.api(scope, receive, send)  # the API still answers when the chat failed
             if scope["type"] == "http":
                 body = f"the app failed to start: {self.error}".encode()
                 await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]})

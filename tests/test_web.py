@@ -163,6 +163,44 @@ def test_missing_index_gives_a_clear_503_not_a_crash(tmp_path):
         assert r.status_code == 503 and "rebuild" in r.json()["error"]
 
 
+def _serve_in_own_loop(deferred, scenario) -> None:
+    """Run `scenario(client)` against app.py's Deferred app, its lifespan driven as uvicorn does, in
+    a thread with its own event loop (Playwright's session fixture may hold one in this thread)."""
+    import asyncio
+    import threading
+
+    async def main():
+        inbox: asyncio.Queue = asyncio.Queue()
+        await inbox.put({"type": "lifespan.startup"})
+
+        async def receive():
+            return await inbox.get()
+
+        async def send(message):
+            pass
+
+        lifespan = asyncio.create_task(deferred({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=deferred), base_url="http://test", timeout=120) as client:
+            await scenario(client)
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 30)
+
+    failures: list[BaseException] = []
+
+    def run():
+        try:
+            asyncio.run(main())
+        except BaseException as e:
+            failures.append(e)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(300)
+    assert not runner.is_alive(), "the scenario did not finish in 300 s"
+    if failures:
+        raise failures[0]
+
+
 def test_the_api_answers_while_the_chat_is_still_loading(settings):
     """app.py serves POST /api/ask as soon as the model and index are loaded; the chat page waits
     for Gradio, then is served too. Here the chat is held back until the API has answered."""
@@ -180,44 +218,37 @@ def test_the_api_answers_while_the_chat_is_still_loading(settings):
 
     deferred = app_module.Deferred(build_api=lambda: create_api(Service(settings)), build_app=slow_chat)
 
-    async def scenario():
-        inbox: asyncio.Queue = asyncio.Queue()
-        await inbox.put({"type": "lifespan.startup"})
+    async def scenario(client):
+        r = await client.post("/api/ask", json={"question": "is ketamine addictive?"})
+        assert r.status_code == 200 and r.json()["status"] == "answered"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert deferred.app is None  # answered before the chat existed
+        page = asyncio.create_task(client.get("/"))
+        await asyncio.sleep(0.5)
+        assert not page.done()  # the chat page waits for the chat
+        release.set()
+        response = await asyncio.wait_for(page, 120)
+        assert response.status_code == 200 and "gradio" in response.text.lower()
 
-        async def receive():
-            return await inbox.get()
-
-        async def send(message):
-            pass
-
-        lifespan = asyncio.create_task(deferred({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=deferred), base_url="http://test") as client:
-            r = await client.post("/api/ask", json={"question": "is ketamine addictive?"}, timeout=120)
-            assert r.status_code == 200 and r.json()["status"] == "answered"
-            assert r.headers["x-content-type-options"] == "nosniff"
-            assert deferred.app is None  # answered before the chat existed
-            page = asyncio.create_task(client.get("/", timeout=120))
-            await asyncio.sleep(0.5)
-            assert not page.done()  # the chat page waits for the chat
-            release.set()
-            response = await asyncio.wait_for(page, 120)
-            assert response.status_code == 200 and "gradio" in response.text.lower()
-        await inbox.put({"type": "lifespan.shutdown"})
-        await asyncio.wait_for(lifespan, 30)
-
-    def in_own_loop():  # a session fixture (Playwright) may hold an event loop in this thread
-        try:
-            asyncio.run(scenario())
-        except BaseException as e:
-            failures.append(e)
-
-    failures: list[BaseException] = []
-    runner = threading.Thread(target=in_own_loop)
     try:
-        runner.start()
-        runner.join(300)
+        _serve_in_own_loop(deferred, scenario)
     finally:
         release.set()
-    assert not runner.is_alive(), "the scenario did not finish in 300 s"
-    if failures:
-        raise failures[0]
+
+
+def test_the_api_still_answers_when_the_chat_cannot_be_built(settings):
+    import app as app_module
+    from retrieval.service import create_api
+
+    def broken_chat(api):
+        raise RuntimeError("no chat today")
+
+    deferred = app_module.Deferred(build_api=lambda: create_api(Service(settings)), build_app=broken_chat)
+
+    async def scenario(client):
+        r = await client.post("/api/ask", json={"question": "is ketamine addictive?"})
+        assert r.status_code == 200 and r.json()["status"] == "answered"
+        page = await client.get("/")
+        assert page.status_code == 503 and "no chat today" in page.text
+
+    _serve_in_own_loop(deferred, scenario)
