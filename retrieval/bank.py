@@ -1,0 +1,244 @@
+"""The question bank: the project's own messages, labelled and in batches, and their links to the corpus.
+
+Layout: bank/<kind>/<name>.jsonl, one message per line, where kind is one of KINDS:
+    answerable    {"batch", "question", "source", "quote"}     quote: verbatim text of that source that answers it
+    unanswerable  {"batch", "question", "topic"}               topic: one of TOPICS
+    crisis        {"batch", "question", "type", "signal"}      signal: the words of the message that signal danger
+    near_crisis   {"batch", "question", "type", and "source"+"quote" or "topic"}
+Every line may also carry "lang" (ISO 639-1, default "en") and "register" (how it is written).
+A batch is a set of messages written together from one idea; paraphrases never cross batches, so
+grouped cross-validation by batch keeps them out of train and test at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("answerable", "unanswerable", "crisis", "near_crisis")
+# What a question the articles do not answer is about; each has its fixed reply (safety.MESSAGES).
+TOPICS = (
+    "cost",  # prices, insurance, payment plans
+    "dose",  # amounts in mg, dosing schedules, how much to take
+    "medication",  # named medicines and supplements the articles never mention, interactions with them
+    "appointment",  # booking, hours, waiting lists, what to bring, how long a visit lasts
+    "location",  # where to get it, clinics near me, telehealth availability
+    "spravato",  # Spravato / esketamine nasal spray specifics
+    "driving",  # driving, working, travelling after a session
+    "credentials",  # who administers it, staff qualifications, the clinic itself
+    "eligibility",  # whether the asker personally qualifies, their own test results or conditions
+    "other",  # anything else about ketamine the articles do not cover
+    "off_topic",  # not about ketamine therapy at all
+)
+CRISIS_TYPES = (
+    "passive_ideation", "active_ideation", "plan", "goodbye", "stockpiling", "lethal_dose", "self_harm",
+    "overdose_self", "overdose_other", "unresponsive", "slang", "embedded", "third_party",
+)
+NEAR_CRISIS_TYPES = ("figurative", "general_risk", "research", "recovered", "past", "worry", "other")
+MAX_QUESTION_CHARS = 1000
+
+
+class BankError(Exception):
+    """A bank file cannot be read; the message names the file, the line and the problem."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message of the bank and its label."""
+
+    kind: str
+    batch: str
+    question: str
+    lang: str = "en"
+    register: str = ""
+    source: str = ""  # answerable: the corpus document that answers it
+    quote: str = ""  # answerable: verbatim text of that document
+    topic: str = ""  # unanswerable: what it asks about
+    type: str = ""  # crisis and near-crisis: what kind
+    signal: str = ""  # crisis: the danger sign, verbatim in the question
+    file: str = ""
+    line: int = 0
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.quote)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def bank_files(bank_dir: Path) -> list[Path]:
+    """Every bank file, in a stable order."""
+    return sorted(p for kind in KINDS for p in (bank_dir / kind).glob("*.jsonl")) if bank_dir.is_dir() else []
+
+
+def load_bank(bank_dir: Path) -> list[Entry]:
+    """All entries of the bank folder; BankError on the first malformed line."""
+    entries: list[Entry] = []
+    for path in bank_files(bank_dir):
+        entries.extend(read_file(path, path.parent.name))
+    return entries
+
+
+def read_file(path: Path, kind: str) -> list[Entry]:
+    if kind not in KINDS:
+        raise BankError(f"{path}: the folder must be one of {', '.join(KINDS)}.")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BankError(f"{path}:{n}: not JSON ({e}).") from None
+        out.append(parse(data, kind, f"{path.parent.name}/{path.name}", n))
+    return out
+
+
+def parse(data: object, kind: str, file: str, line: int) -> Entry:
+    """One line as an Entry, checked against its kind's fields."""
+    where = f"{file}:{line}"
+    if not isinstance(data, dict):
+        raise BankError(f"{where}: expected a JSON object.")
+    fields = {k: data.get(k, "") for k in ("batch", "question", "lang", "register", "source", "quote", "topic", "type", "signal")}
+    bad = [k for k, v in fields.items() if not isinstance(v, str)]
+    if bad:
+        raise BankError(f"{where}: {', '.join(bad)} must be text.")
+    fields = {k: v.strip() for k, v in fields.items()}
+    fields["lang"] = fields["lang"] or "en"
+    if not fields["batch"] or not fields["question"]:
+        raise BankError(f'{where}: "batch" and "question" are required.')
+    if len(fields["question"]) > MAX_QUESTION_CHARS:
+        raise BankError(f"{where}: a question of over {MAX_QUESTION_CHARS} characters could never be asked.")
+    linked = bool(fields["source"] and fields["quote"])
+    if kind == "answerable" and not linked:
+        raise BankError(f'{where}: an answerable question needs "source" (a corpus id) and "quote" (its verbatim text).')
+    if kind == "unanswerable" and fields["topic"] not in TOPICS:
+        raise BankError(f'{where}: "topic" must be one of {", ".join(TOPICS)}.')
+    if kind == "crisis":
+        if fields["type"] not in CRISIS_TYPES:
+            raise BankError(f'{where}: "type" must be one of {", ".join(CRISIS_TYPES)}.')
+        if fields["signal"] and fields["signal"] not in fields["question"]:
+            raise BankError(f'{where}: "signal" must be words copied from the question.')
+    if kind == "near_crisis":
+        if fields["type"] not in NEAR_CRISIS_TYPES:
+            raise BankError(f'{where}: "type" must be one of {", ".join(NEAR_CRISIS_TYPES)}.')
+        if not linked and fields["topic"] not in TOPICS:
+            raise BankError(f'{where}: give "source" and "quote" when the articles answer it, else a "topic" of {", ".join(TOPICS)}.')
+    if kind in ("unanswerable", "crisis"):
+        fields["source"] = fields["quote"] = ""
+    return Entry(kind=kind, file=file, line=line, **fields)
+
+
+_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """Text with typographic quotes and dashes made plain and white space runs made one space, and
+    where each of its characters came from in the original."""
+    out, where = [], []
+    for i, ch in enumerate(text.translate(_FOLD)):
+        if ch.isspace():
+            if out and out[-1] == " ":
+                continue
+            ch = " "
+        out.append(ch)
+        where.append(i)
+    return "".join(out), where
+
+
+def find_quote(text: str, quote: str) -> tuple[int, int] | None:
+    """Where `quote` lies in `text`, exactly or after folding quotes, dashes and white space."""
+    i = text.find(quote)
+    if i >= 0:
+        return i, i + len(quote)
+    folded, where = _folded(text)
+    q = " ".join(quote.translate(_FOLD).split())
+    i = folded.find(q)
+    if i < 0 or not q:
+        return None
+    return where[i], where[i + len(q) - 1] + 1
+
+
+def link(entries: list[Entry], texts: dict[str, str], chunks) -> tuple[dict[int, list[int]], list[str]]:
+    """The chunk positions each linked entry's quote falls in (by entry position), and a sentence for
+    every broken link: a source that is not in the corpus, or a quote not found in it or not quoted by any passage."""
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for pos, c in enumerate(chunks):
+        spans.setdefault(c.source_id, []).append((c.start, c.end, pos))
+    links, broken = {}, []
+    found: dict[tuple[str, str], tuple[int, int] | None] = {}
+    for i, e in enumerate(entries):
+        if not e.answerable:
+            continue
+        if e.source not in texts:
+            broken.append(f"{e.where}: source {e.source!r} is not in the corpus")
+            continue
+        key = (e.source, e.quote)
+        if key not in found:
+            found[key] = find_quote(texts[e.source], e.quote)
+        span = found[key]
+        if span is None:
+            broken.append(f"{e.where}: quote not found in {e.source}: {e.quote[:60]!r}")
+            continue
+        hit = [pos for a, b, pos in spans.get(e.source, []) if a < span[1] and span[0] < b]
+        if not hit:
+            broken.append(f"{e.where}: the quote is in {e.source} but in no passage the bot may show: {e.quote[:60]!r}")
+            continue
+        links[i] = hit
+    return links, broken
+
+
+def summary(entries: list[Entry], links: dict[int, list[int]], n_chunks: int) -> str:
+    """Counts by kind, language, topic and type; batches; questions per passage."""
+    lines = [f"{len(entries)} messages in {len({e.batch for e in entries})} batches"]
+    for kind in KINDS:
+        mine = [e for e in entries if e.kind == kind]
+        if mine:
+            langs = Counter(e.lang for e in mine)
+            lines.append(f"  {kind}: {len(mine)} ({', '.join(f'{k} {v}' for k, v in langs.most_common())})")
+            labels = Counter(e.topic or e.type for e in mine if e.topic or e.type)
+            if labels:
+                lines.append("    " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
+    per_passage = Counter(p for ps in links.values() for p in ps)
+    if per_passage:
+        lines.append(f"  passages with linked questions: {len(per_passage)} of {n_chunks}; "
+                     f"fewest {min(per_passage.values())}, most {max(per_passage.values())}")
+        few = sorted(p for p in range(n_chunks) if per_passage.get(p, 0) < 8)
+        lines.append(f"  passages with fewer than 8: {few}")
+    sizes = Counter(e.batch for e in entries)
+    lines.append(f"  batch sizes: {dict(sorted(Counter(sizes.values()).items()))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m retrieval.bank [FILE...]`: check bank files (default: the whole bank) and print counts."""
+    from .chunking import chunk_corpus
+    from .config import Settings
+    from .corpus import read_corpus
+
+    settings = Settings()
+    docs = read_corpus(settings.corpus_dir)
+    chunks = chunk_corpus(docs, settings.chunking)
+    try:
+        if argv:
+            entries = [e for a in argv for e in read_file(Path(a), Path(a).resolve().parent.name)]
+        else:
+            entries = load_bank(settings.bank_dir)
+    except BankError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    links, broken = link(entries, {s.id: t for s, t in docs}, chunks)
+    for b in broken:
+        print(f"broken link: {b}")
+    print(summary(entries, links, len(chunks)))
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
