@@ -202,7 +202,7 @@ def summary(entries: list[Entry], links: dict[int, list[int]], n_chunks: int) ->
         if mine:
             langs = Counter(e.lang for e in mine)
             lines.append(f"  {kind}: {len(mine)} ({', '.join(f'{k} {v}' for k, v in langs.most_common())})")
-            labels = Counter(e.topic or e.type for e in mine if e.topic or e.type)
+            labels = Counter(e.type or e.topic for e in mine if e.type or e.topic)
             if labels:
                 lines.append("    " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
     per_passage = Counter(p for ps in links.values() for p in ps)
