@@ -150,6 +150,35 @@ class AnswerSettings:
     highlight_words: float = 1.0
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: expected a number") from None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Limits of the web server: each client's share of answers, open connections and their deadlines."""
+
+    rate_per_minute: float = 30.0  # questions a client may ask per minute, after a burst (0: no limit)
+    rate_burst: int = 10  # questions a client may ask at once
+    max_connections: int = 1000  # open connections; more are answered 503 and closed (also kept below the file limit)
+    idle_seconds: float = 10.0  # a new connection must start its request within this
+    request_seconds: float = 30.0  # and send it whole within this
+
+    @classmethod
+    def from_env(cls) -> "WebSettings":
+        return cls(
+            rate_per_minute=_env_number("RATE_LIMIT_PER_MINUTE", cls.rate_per_minute),
+            rate_burst=int(_env_number("RATE_LIMIT_BURST", cls.rate_burst)),
+            max_connections=int(_env_number("MAX_CONNECTIONS", cls.max_connections)),
+            idle_seconds=_env_number("IDLE_TIMEOUT", cls.idle_seconds),
+            request_seconds=_env_number("REQUEST_TIMEOUT", cls.request_seconds),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Paths, model and retrieval settings; environment variables override paths and model."""
@@ -163,6 +192,7 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    web: WebSettings = field(default_factory=WebSettings.from_env)
     spelling: bool = True  # correct a question's misspelt words before searching (retrieval/spelling.py)
 
     @property

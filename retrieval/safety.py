@@ -142,6 +142,8 @@ def check_input(question: object) -> tuple[str | None, str]:
     if _CONTROL.search(question):
         return "control", ""
     text = normalize(_TAG.sub(" ", _CODE_BLOCK.sub(" ", question)))
+    if len(text) > MAX_CHARS:  # NFKC can make one character eighteen ("\ufdfa")
+        return "too_long", ""
     if not text:
         return "empty", ""
     if not any(ch.isalpha() for ch in text):

@@ -22,12 +22,13 @@ from pydantic import BaseModel
 
 from .answer import Engine
 from .config import Settings
+from .guard import Guard, RateLimit, app_routes
 from .index import IndexUnavailable, live_folder, read_manifest
+from .onnxmodel import DamagedModel
 from .records import Result
 
 log = logging.getLogger("retrieval.service")
 
-MAX_BODY_BYTES = 16 * 1024
 # Two cores: two questions encode at once (each encoder call is CPU-bound); more would only queue
 # inside the encoders and raise every request's latency. Requests beyond that wait their turn.
 CONCURRENCY = int(os.environ.get("ANSWER_CONCURRENCY", "2"))
@@ -47,7 +48,7 @@ def allowed_origins() -> list[str]:
 
 
 class Service:
-    """Answers for the web: a bounded number at once, counted by status, unanswered ones optionally logged.
+    """Answers for the web: a bounded number at once, counted by status; questions are neither logged nor kept.
 
     Between requests it notices a newly built index (index/CURRENT changed) and loads it in the
     background; requests keep using the loaded one until the new one is ready, so none fails.
@@ -59,17 +60,20 @@ class Service:
         self._engine_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._failed_build: str | None = None
+        self._load_error: IndexUnavailable | None = None
+        self._retry_at = 0.0
         self._next_check = 0.0
         self.counts: Counter[str] = Counter()
+        web = settings.web
+        # one limit per process, shared by the early API and the full app (both ask through this Service)
+        self.rate = RateLimit(web.rate_per_minute, web.rate_burst) if web.rate_per_minute > 0 else None
+        self.request_checks: dict = {}  # what the chat's events may send (retrieval/web.py), checked by the Guard
         self._slots = threading.BoundedSemaphore(CONCURRENCY)
         # API answers run on CONCURRENCY threads of their own rather than Starlette's pool of 40,
         # where eight waiting requests meant eight threads handing the model back and forth
         # (measured: 8 keep-alive clients, `fast`, 380 -> 435 answers/s, server CPU 4.3 -> 4.1 ms each).
         self.answering = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="answer")
         self._count_lock = threading.Lock()
-        self.unanswered_log = os.environ.get("UNANSWERED_LOG") or None
-        if self.unanswered_log:
-            log.warning("UNANSWERED_LOG is set: questions the sources do not answer are appended to %s", self.unanswered_log)
 
     def engine(self) -> Engine:
         """The loaded engine (loading it on first use), after a check for a newer index at most once a second.
@@ -78,7 +82,13 @@ class Service:
         server under load; once a second raised 8-client throughput by about 3%."""
         with self._engine_lock:
             if self._engine is None:
-                self._engine = Engine(self.settings)
+                if time.monotonic() < self._retry_at:  # a damaged index is tried again once a second, not per request
+                    raise self._load_error
+                try:
+                    self._engine = Engine(self.settings)
+                except IndexUnavailable as e:
+                    self._load_error, self._retry_at = e, time.monotonic() + RELOAD_CHECK_SECONDS
+                    raise
                 log.info("serving index build %s", self.build_id)
         now = time.monotonic()
         if now >= self._next_check:
@@ -118,14 +128,11 @@ class Service:
         try:
             with self._slots:
                 result = self.engine().ask(question)
-        except IndexUnavailable as e:
-            log.error("index unavailable: %s", e)
+        except (IndexUnavailable, DamagedModel) as e:
+            log.error("cannot answer: %s", e)
             self._count("unavailable")
             return None
         self._count(result.status)
-        if self.unanswered_log and result.status == "no_match":
-            with self._count_lock, open(self.unanswered_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "question": result.question}) + "\n")
         return result
 
     def _count(self, status: str) -> None:
@@ -181,6 +188,10 @@ def create_api(service: Service):
     app.state.service = service
     frame_ancestors = " ".join(["'self'", *origins])
 
+    # Innermost of ours: a request is bounded and checked before anything reads it; its refusals
+    # still get CORS and the security headers.
+    app.add_middleware(Guard, routes=app_routes(), rate=service.rate, root_path=root_path, checks=service.request_checks)
+
     app.add_middleware(SecurityHeaders, frame_ancestors=frame_ancestors)
 
     # Declared by us so Gradio adds none of its own: only the allowed origins may script the chat.
@@ -190,7 +201,9 @@ def create_api(service: Service):
 
     @app.get("/healthz", summary="Health and the index being served")
     def healthz():
+        """200 only when questions can be answered: the live index loads and its files match their checksums."""
         try:
+            service.engine()
             m = read_manifest(settings.index_dir)
         except IndexUnavailable as e:
             return JSONResponse({"status": "unavailable", "error": str(e)}, status_code=503)
@@ -212,16 +225,16 @@ def create_api(service: Service):
         "/api/ask",
         summary="Answer one question with verbatim passages",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": Question.model_json_schema()}}}},
-        responses={400: {"description": "Body is not JSON or has no question"}, 413: {"description": "Body too large"}},
+        responses={400: {"description": "Body is not JSON or has no question"}, 413: {"description": "Body too large"},
+                   415: {"description": "Body is not application/json"},
+                   429: {"description": "Too many questions from this client; see Retry-After"}},
     )
     async def api_ask(request: Request):
         """Body `{"question": "..."}` → the result object: status, fixed message, verbatim passages with sources."""
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        body = await request.body()  # read and bounded by the Guard already
         try:
             data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return JSONResponse({"error": 'body must be JSON: {"question": "..."}'}, status_code=400)
         if not isinstance(data, dict) or "question" not in data:
             return JSONResponse({"error": 'body must be a JSON object with a "question" field'}, status_code=400)

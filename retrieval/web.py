@@ -3,26 +3,21 @@ retrieval/service.py, over the same `Service` and so the same `Engine.ask`.
 
 Everything is served by this process: the chat, its scripts (also as a web component at
 /gradio.js), the API docs' assets. Who may frame or script the chat from another site is
-set by ALLOWED_EMBED_ORIGINS. Questions are never logged unless UNANSWERED_LOG is set.
+set by ALLOWED_EMBED_ORIGINS. Questions are neither logged nor stored, here or in the browser.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import re
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import gradio as gr
+from fastapi.responses import FileResponse
 
-import gradio as gr  # noqa: E402
-from fastapi.responses import FileResponse  # noqa: E402
-
-from .config import Settings  # noqa: E402
-from .records import Result  # noqa: E402
-from .safety import DISCLAIMER, MAX_CHARS, shown_back  # noqa: E402
-from .service import CONCURRENCY, UNAVAILABLE, Service, create_api  # noqa: E402
+from .config import Settings
+from .records import Result
+from .safety import DISCLAIMER, MAX_CHARS, shown_back
+from .service import CONCURRENCY, UNAVAILABLE, Service, create_api
 
 EXAMPLES = [
     "Can ketamine help with alcohol addiction?",
@@ -57,9 +52,14 @@ footer { display: none !important; }
 """
 
 
-def escape_user_text(text: str) -> str:
-    """Show the user's words as typed: no HTML, no Markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(text, quote=False))
+HISTORY_TURNS = 6  # exchanges the chat keeps on screen: the client sends them back with each message (guard.CHAT_BODY)
+SESSIONS_KEPT = 64  # Gradio keeps each session's last values for deep links, which this app does not offer
+
+
+def user_bubble(text: str) -> str:
+    """The user's words as typed, as plain text: an HTML paragraph, which Markdown neither formats nor links."""
+    shown = text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + "…"
+    return f'<p class="asked">{html.escape(shown, quote=False)}</p>'
 
 
 def render_result(result: Result) -> str:
@@ -101,11 +101,11 @@ def respond(service: Service, message: str, history: list):
     """Gradio handler: append the user's message (as text) and the bot's answer."""
     result = service.ask(message)
     reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
-    history = list(history or []) + [
-        {"role": "user", "content": escape_user_text(shown_back(message or ""))},
+    earlier = list(history)[-2 * (HISTORY_TURNS - 1) :] if isinstance(history, list) else []
+    return "", earlier + [
+        {"role": "user", "content": user_bubble(shown_back(message or ""))},
         {"role": "assistant", "content": reply},
     ]
-    return "", history
 
 
 def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
@@ -144,7 +144,47 @@ def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
         event = box.submit(answer, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
         event.then(None, js=SCROLL_TO_ANSWER)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+    demo.state_session_capacity = SESSIONS_KEPT  # read when mounted
     return demo
+
+
+def event_check(pages: dict[str, gr.Blocks], api_name: str = "ask_chat"):
+    """What a chat page's request may carry: one of that page's events, one value per input, each of its
+    component's kind. Anything else is refused before Gradio reads it (it answered some with 500)."""
+    events = {(prefix, fn_id): fn.inputs for prefix, blocks in pages.items() for fn_id, fn in blocks.fns.items() if fn.fn}
+    api = next((key for key, fn in ((k, pages[k[0]].fns[k[1]]) for k in events) if fn.api_name == api_name), None)
+
+    def check(path: str, body) -> str | None:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            return 'expected {"data": [...], ...}'
+        if not isinstance(body.get("session_hash", ""), str) or len(body.get("session_hash", "")) > 64:
+            return "bad session_hash"
+        if "/gradio_api/call/" in path:
+            key = api
+        else:
+            fn = body.get("fn_index")
+            key = ("/embed" if path.startswith("/embed/") else "", fn) if isinstance(fn, int) else None
+        inputs = events.get(key) if key else None
+        if inputs is None:
+            return "unknown event"
+        if len(body["data"]) != len(inputs) or not all(fits(c, v) for c, v in zip(inputs, body["data"])):
+            return "the event's data do not fit its inputs"
+        return None
+
+    return check
+
+
+def fits(component, value) -> bool:
+    """Whether a value sent by the browser has the shape its component reads."""
+    if isinstance(component, gr.Textbox):
+        return isinstance(value, str)
+    if isinstance(component, gr.Chatbot):
+        return isinstance(value, list) and len(value) <= 2 * HISTORY_TURNS and all(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), (str, list))
+            for m in value)
+    if isinstance(component, gr.Dataset):
+        return isinstance(value, int) and 0 <= value < len(component.samples)
+    return True
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None):
@@ -158,10 +198,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
     theme = gr.themes.Default(font=[FONT], font_mono=["ui-monospace", "monospace"])
-    gr.mount_gradio_app(
-        app, chat_blocks(service, embedded=True), path="/embed", css=EMBED_CSS, theme=theme, footer_links=[],
-    )
-    gr.mount_gradio_app(
-        app, chat_blocks(service, embedded=False), path="", css=CSS, theme=theme, footer_links=["api"],
-    )
+    pages = {"/embed": chat_blocks(service, embedded=True), "": chat_blocks(service, embedded=False)}
+    for path, blocks in pages.items():
+        gr.mount_gradio_app(
+            app, blocks, path=path, css=EMBED_CSS if path else CSS, theme=theme, footer_links=[] if path else ["api"],
+            run_history=False, enable_monitoring=False, show_error=False, pwa=False, mcp_server=False,
+        )
+    service.request_checks["chat"] = event_check(pages)
     return app

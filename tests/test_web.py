@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, SHARED_DEV, gold_items
 from retrieval.records import STATUSES
 from retrieval.service import Service
-from retrieval.web import escape_user_text, render_result, respond
+from retrieval.web import render_result, respond, user_bubble
 
 
 def test_health_shows_the_manifest(server):
@@ -62,9 +62,9 @@ def test_chat_through_gradio_client(server):
 
 
 def test_user_text_is_never_markup():
-    shown = escape_user_text("<img src=x onerror=alert(1)> **bold** [link](http://x)")
-    assert "<img" not in shown and "&lt;img" in shown
-    assert "\\*\\*bold\\*\\*" in shown and "\\[link\\]" in shown
+    shown = user_bubble("<img src=x onerror=alert(1)> **bold** [link](http://x)")
+    assert shown.startswith('<p class="asked">') and shown.count("<") == 2  # its own paragraph tags only
+    assert "&lt;img" in shown and "**bold** [link](http://x)" in shown
 
 
 def test_render_escapes_passage_text_and_marks_highlight(engine):
