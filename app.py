@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+from functools import partial
 
 import uvicorn
 
@@ -18,12 +19,12 @@ import uvicorn
 EARLY_PATHS = {"/api/ask"}
 
 
-def api_app():
+def api_app(settings=None):
     """The JSON API (no Gradio), its model and index loading in the background at once."""
     from retrieval.config import Settings
     from retrieval.service import Service, create_api
 
-    service = Service(Settings())
+    service = Service(settings or Settings())
     threading.Thread(target=service.warm_up, daemon=True).start()
     return create_api(service)
 
@@ -114,12 +115,18 @@ class Deferred:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from retrieval.config import Settings
+    from retrieval.connections import bounded_protocol, connection_cap
+
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "7860"))
-    deferred = Deferred()
+    settings = Settings()
+    deferred = Deferred(build_api=partial(api_app, settings))
     # `kill -HUP <pid>` makes a running app load the newest index now (it also notices on its own).
     signal.signal(signal.SIGHUP, lambda *_: deferred.api and deferred.api.state.service.reload())
     print(f"Serving the chat on http://{host}:{port}  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(deferred, host=host, port=port, log_level="warning", server_header=False)
+    cap = connection_cap(settings.web)
+    uvicorn.run(deferred, host=host, port=port, log_level="warning", server_header=False,
+                http=bounded_protocol(settings.web, cap), timeout_keep_alive=5)
 
 
 if __name__ == "__main__":
