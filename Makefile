@@ -26,12 +26,13 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-# The browser tests drive Debian's Chromium (Playwright's own download cannot work offline).
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work offline);
+# the network test watches the app's system calls with strace.
 browser:
-	@test -x /usr/bin/chromium || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "warning: could not install chromium; the browser tests will be skipped"; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/strace || { \
+	  echo "Installing Debian's chromium and strace for the browser and network tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium strace >/dev/null) \
+	  || echo "warning: could not install chromium or strace; the tests that need them will be skipped"; }
 
 clean:
 	rm -rf $(VENV) index test-artifacts

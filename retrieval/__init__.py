@@ -3,8 +3,17 @@
 The public API: `Engine(settings).ask(question)` returns a `Result`; `index.build` makes the index.
 """
 
-from .config import Settings
-from .records import Chunk, Passage, Result, Source
+import os
+
+# Nothing is fetched or sent at run time, by us or by a library: set before any of them loads.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # onnxruntime's telemetry looks up and writes to a Microsoft host
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from .config import Settings  # noqa: E402
+from .records import Chunk, Passage, Result, Source  # noqa: E402
 
 __all__ = ["Settings", "Source", "Chunk", "Passage", "Result", "Engine"]
 

@@ -8,10 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-# Nothing may be fetched at run time: set before sentence-transformers / transformers import.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 class Encoder(Protocol):
