@@ -13,11 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .embedding import Encoder
+
+
+def remove_unfinished(root: Path) -> None:
+    """Delete the temp files of saves that were killed or failed (only builds, one at a time, write here)."""
+    for stale in root.glob(".*.npz"):
+        stale.unlink(missing_ok=True)
 
 
 def text_hash(text: str) -> str:
@@ -36,23 +43,27 @@ class EmbeddingCache:
         self._used: set[str] = set()
         self._put: set[str] = set()
         self.computed = self.reused = 0
+        self.damaged = ""  # why the cache file could not be used, when it could not
         self._load()
 
     def _load(self) -> None:
+        if not self.path.is_file():
+            return
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 hashes, vectors, current = data["hashes"], data["vectors"], data["current"]
                 lengths = data["lengths"] if self.ragged else None
             if self.ragged:
                 if lengths.sum() != len(vectors) or len(lengths) != len(hashes):
-                    return
+                    raise ValueError("token counts do not match the vectors")
                 vectors = np.split(vectors, np.cumsum(lengths)[:-1])
-            if len(hashes) != len(vectors):
-                return
+            if len(hashes) != len(vectors) or not np.isfinite(vectors if not self.ragged else np.concatenate(vectors)).all():
+                raise ValueError("hashes and vectors do not match")
             self._rows = {str(h): v for h, v in zip(hashes, vectors)}
             self._previous = {str(h) for h in current}
-        except (OSError, ValueError, KeyError, TypeError, EOFError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
             self._rows, self._previous = {}, set()
+            self.damaged = f"{self.path} could not be read ({e}); its texts were embedded again"
 
     def encode(self, encoder: Encoder, texts: list[str], on_batch=None, compute=None):
         """Vectors for texts, embedding only those not cached; `on_batch(n)` reports progress.
@@ -95,12 +106,15 @@ class EmbeddingCache:
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.npz")
         rows = [self._rows[h] for h in keep]
         extra = {"lengths": np.array([len(r) for r in rows], dtype=np.int64)} if self.ragged else {}
-        with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                hashes=np.array(keep, dtype="<U64"),
-                vectors=(np.concatenate(rows) if self.ragged else np.stack(rows)).astype(np.float32),
-                current=np.array(sorted(self._used), dtype="<U64"),
-                **extra,
-            )
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    hashes=np.array(keep, dtype="<U64"),
+                    vectors=(np.concatenate(rows) if self.ragged else np.stack(rows)).astype(np.float32),
+                    current=np.array(sorted(self._used), dtype="<U64"),
+                    **extra,
+                )
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a save that failed half way (a full disk) leaves nothing behind

@@ -85,8 +85,14 @@ def _build(args, settings: Settings) -> int:
         return 0
     from .embedding import load_encoders
 
-    m = build(settings, load_encoders(settings.encoders))
+    try:
+        m = build(settings, load_encoders(settings.encoders))
+    except OSError as e:  # a full disk, a folder it may not write: the live index was not touched
+        print(f"error: the index could not be written ({e}); the live index is unchanged", file=sys.stderr)
+        return 2
     c, ch = m["counts"], m["changes"]
+    for warning in m.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     models = ", ".join(f"{e['name']} ({e['version']}, {m['backends'][k]})" for k, e in m["encoders"].items())
     for name in ch["discarded_unfinished_builds"]:
         print(f"note: discarded {name}, left by a build that was interrupted; the live index was not affected")

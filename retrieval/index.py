@@ -32,7 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .cache import EmbeddingCache
+from .cache import EmbeddingCache, remove_unfinished
 from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus, sha256_bytes
@@ -88,6 +88,7 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
         discarded = [p.name for p in builds.iterdir() if p.name.endswith(".partial")]
         for name in discarded:
             shutil.rmtree(builds / name, ignore_errors=True)
+        remove_unfinished(settings.index_dir / "cache")
         state = corpus_state(settings.corpus_dir)
         docs = read_corpus(settings.corpus_dir)
         chunks = chunk_corpus(docs, settings.chunking)
@@ -106,6 +107,7 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
             manifest = json.loads((tmp / "manifest.json").read_text())
             manifest["build_id"] = build_id
             manifest["changes"] = _changes(previous, state, chunks, caches, discarded)
+            manifest["warnings"] = [c.damaged for c in caches.values() if c.damaged]
             manifest["build_seconds"] = round(time.time() - t0, 2)
             _write_json(tmp / "manifest.json", manifest)
             os.replace(tmp, builds / build_id)
@@ -114,7 +116,10 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
             raise
         _point_to(settings.index_dir, build_id)
         for cache in caches.values():
-            cache.save()
+            try:
+                cache.save()
+            except OSError as e:  # the build is live; the next one embeds again what this cache would have kept
+                manifest["warnings"] = [*manifest.get("warnings", []), f"the embedding cache {cache.path.name} was not saved ({e})"]
         _prune(builds, keep={build_id, *_recent(builds, KEEP_BUILDS)})
     return manifest
 
@@ -293,6 +298,7 @@ def staleness(settings: Settings) -> str | None:
     """Why the live index does not match corpus, model and settings (None when it is current)."""
     try:
         manifest = read_manifest(settings.index_dir)
+        _verify(live_folder(settings.index_dir), manifest)  # a damaged build is not current, whatever it was built from
     except IndexUnavailable as e:
         return str(e)
     if manifest.get("settings") != settings.fingerprint():

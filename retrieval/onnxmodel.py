@@ -36,10 +36,14 @@ CHECK_TEXTS = [
 ]
 
 
+class DamagedModel(RuntimeError):
+    """A model file computes what it must not (NaN)."""
+
+
 class OnnxMiniLM:
     """Mean-pooled, unit-length sentence vectors from an exported transformer graph."""
 
-    def __init__(self, graph: Path, model_path: Path, threads: int) -> None:
+    def __init__(self, graph: Path | bytes, model_path: Path, threads: int) -> None:
         from tokenizers import Tokenizer
 
         max_len = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
@@ -47,7 +51,7 @@ class OnnxMiniLM:
         # tokenizer.json pads and cuts at 128; sentence-transformers cuts at max_seq_length, pads per batch
         self._tokenizer.enable_truncation(max_length=max_len)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._session = session(str(graph), threads)
+        self._session = session(graph if isinstance(graph, bytes) else str(graph), threads)
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         return self._forward(texts, batch_size, tokens=False)[0]
@@ -81,6 +85,8 @@ class OnnxMiniLM:
             return np.zeros((0, 384), dtype=np.float32), []
         out = np.empty((len(texts), 384), dtype=np.float32)
         out[order] = np.concatenate(vectors)
+        if not np.isfinite(out).all():  # damaged weights give NaN; never rank or answer with them
+            raise DamagedModel("MiniLM's ONNX graph computed NaN vectors; delete index/models and run: python -m retrieval build")
         return out, per_text
 
 
@@ -88,6 +94,7 @@ def session(model: str | bytes, threads: int):
     """An onnxruntime CPU session on `threads` threads (a path or the serialized graph), quiet."""
     import onnxruntime as ort
 
+    ort.disable_telemetry_events()  # ORT_DISABLE_TELEMETRY (retrieval/__init__.py) already stops it before loading
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -131,11 +138,14 @@ def load(folder: Path, model_path: Path, version: str, threads: int) -> OnnxMini
     graph, record = folder / "model.onnx", folder / "export.json"
     try:
         meta = json.loads(record.read_text())
-        if meta.get("format") == EXPORT_FORMAT and meta.get("model") == version and meta.get("bytes") == graph.stat().st_size:
-            return OnnxMiniLM(graph, model_path, threads)
+        if meta.get("format") == EXPORT_FORMAT and meta.get("model") == version:
+            data = graph.read_bytes()  # read once: checked, then handed to onnxruntime
+            if hashlib.sha256(data).hexdigest() == meta.get("sha256"):
+                return OnnxMiniLM(data, model_path, threads)
+            log.warning("the ONNX export %s is damaged (checksum mismatch); exporting again", graph)
     except (OSError, ValueError):
         pass
-    except Exception as e:  # a damaged graph: export it again
+    except Exception as e:  # a graph onnxruntime cannot load: export it again
         log.warning("the cached ONNX export could not be loaded (%s); exporting again", e)
     try:
         export(folder, model_path, version)
