@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,22 +88,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class App(str):
+    """A running app's base URL, with its process id and what it has printed so far."""
+
+    pid: int
+    _out: object
+
+    def log(self) -> str:
+        self._out.seek(0)
+        return self._out.read()
+
+    def rss_mb(self) -> float:
+        """Resident memory of the app's process."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+
 @contextmanager
-def running_app(settings: Settings, **env_extra: str):
-    """`python app.py` on a free loopback port serving `settings`' index; yields its base URL."""
+def running_app(settings: Settings, preexec=None, wrap: list[str] | None = None, ready: tuple[int, ...] = (200,),
+                **env_extra: str):
+    """`python app.py` on a free loopback port serving `settings`' index; yields its base URL (an App).
+    `preexec` runs in the child before it starts (resource limits); `wrap` prefixes the command (strace);
+    it is up once /healthz answers one of `ready`."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "RETRIEVAL_INDEX": str(settings.index_dir),
-           "RETRIEVAL_CORPUS": str(settings.corpus_dir), "RETRIEVAL_PROFILE": settings.profile, **env_extra}
+           "RETRIEVAL_CORPUS": str(settings.corpus_dir), "RETRIEVAL_PROFILE": settings.profile,
+           "RATE_LIMIT_PER_MINUTE": "0", **env_extra}  # the suite asks fast from one address; test_hardening sets a limit
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([*(wrap or []), sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=preexec, start_new_session=True)
+        url = App(f"http://127.0.0.1:{port}")
+        url.pid, url._out = proc.pid, out
         try:
             deadline = time.time() + 120
             while True:
                 try:
-                    if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                    if httpx.get(url + "/healthz", timeout=5).status_code in ready:
                         break
                 except httpx.HTTPError:
                     pass
@@ -112,7 +137,7 @@ def running_app(settings: Settings, **env_extra: str):
                 time.sleep(0.3)
             yield url
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)  # the app and, under `wrap`, the tracer with it
             proc.wait(timeout=20)
 
 

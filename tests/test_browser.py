@@ -46,3 +46,46 @@ def test_a_corrected_question_says_what_was_searched_for(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-searched-for.png"), full_page=True)
     page.close()
+
+
+def test_the_browser_keeps_no_question(server, browser):
+    """Gradio's run history kept questions in localStorage and listed them at /gradio_api/runs for the
+    next person at the same browser (a waiting-room tablet)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server + "/", wait_until="networkidle")
+    ask_in_page(page, "is ketamine safe for my heart condition zebra42")
+    page.wait_for_timeout(1000)
+    stored = page.evaluate("""async () => {
+        const dump = s => Object.keys(s).map(k => k + '=' + s.getItem(k)).join('\\n');
+        const dbs = indexedDB.databases ? (await indexedDB.databases()).map(d => d.name) : [];
+        return {local: dump(localStorage), session: dump(sessionStorage), dbs, cookies: document.cookie};
+    }""")
+    assert "zebra42" not in str(stored) and "run-history" not in stored["local"], stored
+    assert stored["dbs"] == [] and stored["cookies"] == ""
+    runs = page.goto(server + "/gradio_api/runs")
+    assert runs.status == 404
+    context.close()
+
+
+def test_a_typed_address_is_shown_as_typed_not_as_a_link(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/", wait_until="networkidle")
+    typed = r"see https://evil\.example/x and **this** [x](http://y)"
+    ask_in_page(page, typed)
+    bubble = page.locator("#chat .asked").first
+    assert bubble.inner_text() == typed
+    assert page.locator("#chat .asked a").count() == 0
+    page.close()
+
+
+def test_an_example_fills_the_box_and_is_answered(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/", wait_until="networkidle")
+    page.get_by_text("What side effects can ketamine have?").click()
+    box = page.locator("#question textarea")
+    page.wait_for_function("() => document.querySelector('#question textarea').value.length > 0", timeout=10000)
+    assert box.input_value() == "What side effects can ketamine have?"
+    box.press("Enter")
+    page.locator("#chat blockquote").first.wait_for(timeout=60000)
+    page.close()
