@@ -26,12 +26,14 @@ from .guard import Guard, RateLimit, app_routes
 from .index import IndexUnavailable, live_folder, read_manifest
 from .onnxmodel import DamagedModel
 from .records import Result
+from .slots import FairSlots
 
 log = logging.getLogger("retrieval.service")
 
 # Two cores: two questions encode at once (each encoder call is CPU-bound); more would only queue
 # inside the encoders and raise every request's latency. Requests beyond that wait their turn.
 CONCURRENCY = int(os.environ.get("ANSWER_CONCURRENCY", "2"))
+WAITING = 16  # requests that may wait for a slot at once (API threads, chat workers): the slots pick among them fairly
 RELOAD_CHECK_SECONDS = 1.0  # how often requests look for a newly built index
 UNAVAILABLE = "The answer index is not available right now. Please try again later; staff can rebuild it with `python -m retrieval build`."
 
@@ -68,11 +70,10 @@ class Service:
         # one limit per process, shared by the early API and the full app (both ask through this Service)
         self.rate = RateLimit(web.rate_per_minute, web.rate_burst) if web.rate_per_minute > 0 else None
         self.request_checks: dict = {}  # what the chat's events may send (retrieval/web.py), checked by the Guard
-        self._slots = threading.BoundedSemaphore(CONCURRENCY)
-        # API answers run on CONCURRENCY threads of their own rather than Starlette's pool of 40,
-        # where eight waiting requests meant eight threads handing the model back and forth
-        # (measured: 8 keep-alive clients, `fast`, 380 -> 435 answers/s, server CPU 4.3 -> 4.1 ms each).
-        self.answering = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="answer")
+        self._slots = FairSlots(CONCURRENCY)
+        # API answers wait on threads of their own (not Starlette's pool of 40), asleep until the fair
+        # slots hand them one: a client sending costly messages waits behind the others.
+        self.answering = ThreadPoolExecutor(WAITING, thread_name_prefix="answer")
         self._count_lock = threading.Lock()
 
     def engine(self) -> Engine:
@@ -124,9 +125,10 @@ class Service:
         self._failed_build = None
         self._check_for_new_build()
 
-    def ask(self, question) -> Result | None:
+    def ask(self, question, client: str = "") -> Result | None:
+        """The engine's answer, in a slot shared fairly between clients (their address); None when the index is unavailable."""
         try:
-            with self._slots:
+            with self._slots.slot(client):
                 result = self.engine().ask(question)
         except (IndexUnavailable, DamagedModel) as e:
             log.error("cannot answer: %s", e)
@@ -238,7 +240,8 @@ def create_api(service: Service):
             return JSONResponse({"error": 'body must be JSON: {"question": "..."}'}, status_code=400)
         if not isinstance(data, dict) or "question" not in data:
             return JSONResponse({"error": 'body must be a JSON object with a "question" field'}, status_code=400)
-        result = await asyncio.get_running_loop().run_in_executor(service.answering, service.ask, data["question"])
+        client = request.client.host if request.client else ""
+        result = await asyncio.get_running_loop().run_in_executor(service.answering, service.ask, data["question"], client)
         if result is None:
             return JSONResponse({"error": UNAVAILABLE}, status_code=503)
         return JSONResponse(result.to_json())

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from .config import Settings
 from .records import Result
 from .safety import DISCLAIMER, MAX_CHARS, shown_back
-from .service import CONCURRENCY, UNAVAILABLE, Service, create_api
+from .service import UNAVAILABLE, WAITING, Service, create_api
 
 EXAMPLES = [
     "Can ketamine help with alcohol addiction?",
@@ -97,9 +97,9 @@ def _also(others: list[dict]) -> str:
     return "<br>Also said in: " + "; ".join(_attribution(o) for o in others)
 
 
-def respond(service: Service, message: str, history: list):
+def respond(service: Service, message: str, history: list, client: str = ""):
     """Gradio handler: append the user's message (as text) and the bot's answer."""
-    result = service.ask(message)
+    result = service.ask(message, client)
     reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
     earlier = list(history)[-2 * (HISTORY_TURNS - 1) :] if isinstance(history, list) else []
     return "", earlier + [
@@ -138,12 +138,12 @@ def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
         gr.Examples(EXAMPLES[:2] if embedded else EXAMPLES, inputs=box, label="Try asking")
         gr.HTML(f'<p class="disclaimer">{html.escape(DISCLAIMER)}</p>')
 
-        def answer(message: str, history: list):
-            return respond(service, message, history)
+        def answer(message: str, history: list, request: gr.Request):
+            return respond(service, message, history, request.client.host if request and request.client else "")
 
         event = box.submit(answer, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
         event.then(None, js=SCROLL_TO_ANSWER)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+    demo.queue(default_concurrency_limit=WAITING, max_size=256)  # the Service's fair slots decide who answers first
     demo.state_session_capacity = SESSIONS_KEPT  # read when mounted
     return demo
 
