@@ -2,6 +2,7 @@
 
 Layout: bank/<kind>/<name>.jsonl, one message per line, where kind is one of KINDS:
     answerable    {"batch", "question", "source", "quote"}     quote: verbatim text of that source that answers it
+                  and optionally "also": [{"source", "quote"}, ...]   other passages that answer it as well
     unanswerable  {"batch", "question", "topic"}               topic: one of TOPICS
     crisis        {"batch", "question", "type", "signal"}      signal: the words of the message that signal danger
     near_crisis   {"batch", "question", "type", and "source"+"quote" or "topic"}
@@ -12,6 +13,7 @@ grouped cross-validation by batch keeps them out of train and test at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -60,6 +62,7 @@ class Entry:
     topic: str = ""  # unanswerable: what it asks about
     type: str = ""  # crisis and near-crisis: what kind
     signal: str = ""  # crisis: the danger sign, verbatim in the question
+    also: tuple[tuple[str, str], ...] = ()  # answerable: other (source, quote) that answer it as well
     file: str = ""
     line: int = 0
 
@@ -75,6 +78,11 @@ class Entry:
 def bank_files(bank_dir: Path) -> list[Path]:
     """Every bank file, in a stable order."""
     return sorted(p for kind in KINDS for p in (bank_dir / kind).glob("*.jsonl")) if bank_dir.is_dir() else []
+
+
+def bank_state(bank_dir: Path) -> dict[str, str]:
+    """sha256 of every bank file by its path under the bank folder: a change makes the index stale."""
+    return {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in bank_files(bank_dir)}
 
 
 def load_bank(bank_dir: Path) -> list[Entry]:
@@ -130,9 +138,14 @@ def parse(data: object, kind: str, file: str, line: int) -> Entry:
             raise BankError(f'{where}: "type" must be one of {", ".join(NEAR_CRISIS_TYPES)}.')
         if not linked and fields["topic"] not in TOPICS:
             raise BankError(f'{where}: give "source" and "quote" when the articles answer it, else a "topic" of {", ".join(TOPICS)}.')
+    also = data.get("also", [])
+    if not isinstance(also, list) or not all(isinstance(a, dict) and isinstance(a.get("source"), str)
+                                             and isinstance(a.get("quote"), str) for a in also):
+        raise BankError(f'{where}: "also" must be a list of {{"source": ..., "quote": ...}}.')
     if kind in ("unanswerable", "crisis"):
         fields["source"] = fields["quote"] = ""
-    return Entry(kind=kind, file=file, line=line, **fields)
+        also = []
+    return Entry(kind=kind, file=file, line=line, also=tuple((a["source"], a["quote"]) for a in also), **fields)
 
 
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -166,31 +179,36 @@ def find_quote(text: str, quote: str) -> tuple[int, int] | None:
 
 
 def link(entries: list[Entry], texts: dict[str, str], chunks) -> tuple[dict[int, list[int]], list[str]]:
-    """The chunk positions each linked entry's quote falls in (by entry position), and a sentence for
-    every broken link: a source that is not in the corpus, or a quote not found in it or not quoted by any passage."""
+    """The chunk positions each linked entry's quotes fall in (by entry position; its own quote's first),
+    and a sentence for every broken link: a source that is not in the corpus, or a quote not found in it
+    or not quoted by any passage. An entry whose own quote is broken is not linked at all."""
     spans: dict[str, list[tuple[int, int, int]]] = {}
     for pos, c in enumerate(chunks):
         spans.setdefault(c.source_id, []).append((c.start, c.end, pos))
-    links, broken = {}, []
     found: dict[tuple[str, str], tuple[int, int] | None] = {}
-    for i, e in enumerate(entries):
-        if not e.answerable:
-            continue
-        if e.source not in texts:
-            broken.append(f"{e.where}: source {e.source!r} is not in the corpus")
-            continue
-        key = (e.source, e.quote)
-        if key not in found:
-            found[key] = find_quote(texts[e.source], e.quote)
-        span = found[key]
+
+    def passages(e: Entry, source: str, quote: str) -> list[int]:
+        if source not in texts:
+            broken.append(f"{e.where}: source {source!r} is not in the corpus")
+            return []
+        if (source, quote) not in found:
+            found[source, quote] = find_quote(texts[source], quote)
+        span = found[source, quote]
         if span is None:
-            broken.append(f"{e.where}: quote not found in {e.source}: {e.quote[:60]!r}")
-            continue
-        hit = [pos for a, b, pos in spans.get(e.source, []) if a < span[1] and span[0] < b]
+            broken.append(f"{e.where}: quote not found in {source}: {quote[:60]!r}")
+            return []
+        hit = [pos for a, b, pos in spans.get(source, []) if a < span[1] and span[0] < b]
         if not hit:
-            broken.append(f"{e.where}: the quote is in {e.source} but in no passage the bot may show: {e.quote[:60]!r}")
-            continue
-        links[i] = hit
+            broken.append(f"{e.where}: the quote is in {source} but in no passage the bot may show: {quote[:60]!r}")
+        return hit
+
+    links: dict[int, list[int]] = {}
+    broken: list[str] = []
+    for i, e in enumerate(entries):
+        if e.answerable:
+            own = passages(e, e.source, e.quote)
+            if own:
+                links[i] = list(dict.fromkeys(own + [p for s, q in e.also for p in passages(e, s, q)]))
     return links, broken
 
 
