@@ -3,34 +3,58 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import index as index_mod
-from .config import ABSTENTION, JUDGE_SCALE, Abstention, Settings
+from .config import Settings
+from .crisis import FLOOR, units
+from .decision import ANSWER, UNSURE, features
 from .embedding import load_encoders
 from .records import Passage, Result
-from .safety import MESSAGES, check_input, is_crisis, shown_back, smalltalk_kind, topic_of
-from .search import Ranking, Searcher
+from .safety import check_input, message, shown_back, smalltalk_kind, topic_of
+from .search import Query, Ranking, Searcher
 from .spelling import Speller
 
 _WORD = re.compile(r"\w+")
+FOLLOWUP_UNLIKE = 0.8  # a follow-up this similar to the message would ask the same thing again
+
+
+def prepare(text: str, speller: Speller | None) -> tuple[str, str]:
+    """The question in a valid message (without "Hi!" before it or "Thanks!" after it), and that
+    question as searched: its misspelt words corrected."""
+    topic = topic_of(text)
+    return topic, speller.correct(topic) if speller else topic
+
+
+@dataclass
+class Reading:
+    """What the engine makes of one message before composing the answer."""
+
+    query: Query
+    lang: str  # "en", "es" or "other"
+    crisis: bool
+    sims: np.ndarray  # similarity to every bank message
+    ranking: Ranking
+    outcome: str  # decision.ANSWER, UNSURE or REFUSE
+    p_answer: float
 
 
 class Engine:
-    """The loaded model and index; `ask` is the one function every interface calls."""
+    """The loaded model, index and learned decisions; `ask` is the one function every interface calls."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, index: index_mod.Index | None = None) -> None:
         self.settings = settings or Settings()
         # A question's scoring is a few small matrix-vector products: BLAS's extra threads only
         # spin beside the encoder's (measured: CPU per question 5.7 -> 3.5 ms, and faster too).
         threadpool_limits(1, user_api="blas")
         self.encoders = load_encoders(self.settings.encoders)
-        self.index = index_mod.load(self.settings)
+        self.index = index or index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
-        self.abstention: Abstention = ABSTENTION[tuple(self.encoders)]
+        self.bank, self.learned = self.index.bank, self.index.learned
         spelling = self.index.spelling if self.settings.spelling else None
         self.speller: Speller | None = Speller(spelling["english"], spelling["sources"]) if spelling else None
 
@@ -39,46 +63,79 @@ class Engine:
         shown = shown_back(question)
         problem, text = check_input(question)
         if problem:
-            return Result(question=shown, status="invalid", message=MESSAGES[problem], id=id)
-        topic, searched = self.searched(text)
+            return Result(question=shown, status="invalid", message=message(problem), id=id)
+        topic, searched = prepare(text, self.speller)
         corrected = searched if searched != topic else None
-        if is_crisis(text) or (searched != text and is_crisis(searched)):
-            passages = self._passages(self.searcher.rank(searched))
-            return Result(question=shown, status="crisis", message=MESSAGES["crisis"], passages=passages, id=id,
+        if kind := smalltalk_kind(text):  # the whole message is a greeting, thanks or goodbye, and nothing else
+            return Result(question=shown, status="smalltalk", message=message(kind), id=id)
+        r = self.read(searched, text)
+        if r.crisis:
+            passages = self._passages(r.ranking)[1] if r.outcome == ANSWER else []
+            return Result(question=shown, status="crisis", message=message("crisis", r.lang), passages=passages, id=id,
                           searched_for=corrected)
-        kind = smalltalk_kind(text) or (smalltalk_kind(topic) if topic != text else None)
-        if kind:
-            return Result(question=shown, status="smalltalk", message=MESSAGES[kind], id=id)
-        passages = self._passages(self.searcher.rank(searched))
-        if not passages:
-            return Result(question=shown, status="no_match", message=MESSAGES["no_match"], id=id, searched_for=corrected)
-        return Result(question=shown, status="answered", passages=passages, id=id, searched_for=corrected)
+        if topic != text and (kind := smalltalk_kind(topic)):  # "Hi, who are you?"
+            return Result(question=shown, status="smalltalk", message=message(kind, r.lang), id=id)
+        if r.outcome == ANSWER:
+            positions, passages = self._passages(r.ranking)
+            return Result(question=shown, status="answered", message="" if r.lang == "en" else message("in_english", r.lang),
+                          passages=passages, id=id, searched_for=corrected,
+                          followups=self.bank.offered(r.sims, self._neighbours(positions), r.lang, set(positions),
+                                                      unlike=FOLLOWUP_UNLIKE))
+        if r.outcome == UNSURE:
+            order = np.argsort(-self.bank.passage_signal(r.sims), kind="stable")
+            return Result(question=shown, status="no_match", message=message("unsure", r.lang), id=id, searched_for=corrected,
+                          suggestions=self.bank.offered(r.sims, [int(p) for p in order[:12]], r.lang, set()))
+        topic_name = self.learned.decision.topic(self.learned.embedding(r.query.vectors))
+        return Result(question=shown, status="no_match", message=message(topic_name or "no_match", r.lang), id=id,
+                      searched_for=corrected)
 
-    def searched(self, text: str) -> tuple[str, str]:
-        """The question in a valid message (without "Hi!" before it or "Thanks!" after it), and that
-        question as searched: its misspelt words corrected."""
-        topic = topic_of(text)
-        return topic, self.speller.correct(topic) if self.speller else topic
+    def read(self, searched: str, typed: str | None = None) -> Reading:
+        """Encode a message once and decide: its language, crisis or not, its ranking, answer or not."""
+        learned = self.learned
+        parts = units(searched)
+        query = self.searcher.encode([searched])[0]
+        rows = [learned.embedding(query.vectors)]
+        if len(parts) > 1:  # each sentence read alone too: a danger sign in the middle of a long message counts
+            more = {k: enc.encode(parts[1:], query=True) for k, enc in self.encoders.items() if k in learned.encoders}
+            rows.append(learned.embedding(more))
+        unit_rows = np.concatenate(rows)
+        lang = learned.language_of(unit_rows[:1])
+        crisis = learned.crisis.is_crisis(parts, unit_rows) or bool(typed and FLOOR.search(typed))
+        sims = self.bank.similarities(query.vectors)
+        signal = self.bank.passage_signal(sims)
+        english = lang == "en"
+        ranking = self.searcher.rank(query, signal, learned.w_bank, english=english)
+        decision = learned.decision
+        text_p = float(decision.text.proba(unit_rows[:1])[0, 1])
+        words_p = float(decision.words.proba([searched])[0, 1])
+        x = features(learned.encoders, ranking.dense, ranking.word_match, sims, self.bank.answerable, self.bank.unanswerable,
+                     float(signal[ranking.order[0]]), english, text_p, words_p)
+        outcome, p = decision.judge(x)
+        return Reading(query, lang, crisis, sims, ranking, outcome, p)
 
-    def should_answer(self, r: Ranking) -> bool:
-        """The abstention rule on a ranking; the words' coverage is encoded only when the rule needs it."""
-        return answerable(judge_score(r.dense), r.word_match, lambda: r.coverage()[0], self.abstention,
-                          lambda: r.coverage(named_only=True)[0])
+    def _neighbours(self, shown: list[int]) -> list[int]:
+        """The passages around the shown ones in their own articles, nearest first: what a reader of
+        the answer would read next (the follow-ups' passages)."""
+        chunks, out = self.index.chunks, []
+        for distance in (1, -1, 2, -2, 3, -3):
+            for pos in shown:
+                near = pos + distance
+                if 0 <= near < len(chunks) and chunks[near].source_id == chunks[pos].source_id and near not in shown + out:
+                    out.append(near)
+        return out
 
-    def _passages(self, r: Ranking) -> list[Passage]:
-        """Best passages above the thresholds, never overlapping; one saying what a shown passage of another
-        source says (same meaning, or copied words) is credited to it, not repeated."""
+    def _passages(self, r: Ranking) -> tuple[list[int], list[Passage]]:
+        """The best passages, never overlapping; one saying what a shown passage of another source says
+        (same meaning, or copied words) is credited to it, not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
-        if not self.should_answer(r):
-            return []
         vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
         where = {int(pos): i for i, pos in enumerate(r.order[: 4 * a.top_k])}
         chosen: list[int] = []
         credits: dict[int, list[dict]] = {}
         for pos in r.order[: 4 * a.top_k]:
             pos = int(pos)
-            if chosen and (r.fused[pos] < a.min_relative * r.fused[best] or judge_score(r.dense, pos) < self.abstention.min_top):
+            if chosen and r.fused[pos] < a.min_relative * r.fused[best]:
                 break
             chunk = self.index.chunks[pos]
             src = chunk.source_id
@@ -97,7 +154,7 @@ class Engine:
             if len(chosen) == a.top_k:
                 break
         idf = self.index.lexical.idf(r.terms)
-        return [self._passage(pos, r, credits[pos], idf) for pos in chosen]
+        return chosen, [self._passage(pos, r, credits[pos], idf) for pos in chosen]
 
     def _passage(self, pos: int, r: Ranking, also_in: list[dict], idf: dict[str, float]) -> Passage:
         c = self.index.chunks[pos]
@@ -138,33 +195,3 @@ def shared_trigrams(text: str, shown: str) -> float:
 def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
     return frozenset(tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2)))
-
-
-def judge_score(dense: dict[str, np.ndarray], pos: int | None = None, scale: dict = JUDGE_SCALE) -> float:
-    """The encoders' cosine (best over passages, or of passage `pos`) on a common scale, averaged."""
-    zs = [((d.max() if pos is None else d[pos]) - scale[k][0]) / scale[k][1] for k, d in dense.items()]
-    return float(sum(zs) / len(zs))
-
-
-def answers(top, word_match, coverage, rule: Abstention, named_coverage=None):
-    """The abstention rule (see config.Abstention for how its thresholds were chosen), on numbers or
-    on numpy arrays (broadcast, as calibration tries many thresholds at once): True where answered.
-    `named_coverage` is the coverage of the dictionary words alone (Ranking.coverage), `coverage` by default."""
-    named = coverage if named_coverage is None else named_coverage
-    return (top >= rule.min_top) & (named >= rule.min_coverage_confident) & (
-        (top >= rule.confident_top) | ((word_match >= rule.min_word_match) & (coverage >= rule.min_coverage))
-    )
-
-
-def answerable(top: float, word_match: float, coverage, rule: Abstention, named_coverage=None) -> bool:
-    """`answers` for one question. Either coverage may be a function: it costs an encoding, so it is
-    called only when it can change the outcome."""
-    unsure = rule.min_top <= top < rule.confident_top and word_match >= rule.min_word_match
-    named_needed = rule.min_coverage_confident > 0 and (unsure or top >= max(rule.confident_top, rule.min_top))
-    if named_coverage is None:
-        named_coverage = coverage
-    if callable(coverage):
-        coverage = coverage() if unsure else 1.0
-    if callable(named_coverage):
-        named_coverage = named_coverage() if named_needed else 1.0
-    return bool(answers(top, word_match, coverage, rule, named_coverage))

@@ -212,6 +212,48 @@ def link(entries: list[Entry], texts: dict[str, str], chunks) -> tuple[dict[int,
     return links, broken
 
 
+def add_faq(bank_dir: Path, corpus_dir: Path, file: Path) -> tuple[int, Path]:
+    """Add a clinic's own questions (JSON lines or CSV of question, answer, optional source; the answer
+    verbatim text of a corpus document) to bank/answerable/clinic-faq.jsonl, each its own batch."""
+    import csv
+
+    from .corpus import read_corpus
+
+    if not file.is_file():
+        raise BankError(f"{file}: no such file.")
+    text = file.read_text(encoding="utf-8-sig")
+    if file.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+    else:
+        try:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise BankError(f"{file}: not JSON lines ({e}); give a .csv or lines of {{\"question\": ..., \"answer\": ...}}.") from None
+    docs = {s.id: t for s, t in read_corpus(corpus_dir)}
+    target = bank_dir / "answerable" / "clinic-faq.jsonl"
+    existing = read_file(target, "answerable") if target.is_file() else []
+    known = {e.question for e in existing}
+    lines = []
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not str(row.get("question", "")).strip() or not str(row.get("answer", "")).strip():
+            raise BankError(f"{file}: row {n} needs a question and an answer.")
+        question, answer, source = str(row["question"]).strip(), str(row["answer"]).strip(), str(row.get("source") or "").strip()
+        found = [s for s in ([source] if source else docs) if s in docs and find_quote(docs[s], answer)]
+        if not found:
+            where = f"document {source!r}" if source else "any document of the corpus"
+            raise BankError(f"{file}: row {n}: the answer is not text of {where}; copy it word for word from the document.")
+        if question in known:
+            continue
+        known.add(question)
+        lines.append({"batch": f"clinic-{len(existing) + len(lines) + 1:04d}", "question": question, "source": found[0],
+                      "quote": answer, "register": "formal", "lang": str(row.get("lang") or "en")})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as f:
+        for line in lines:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return len(lines), target
+
+
 def summary(entries: list[Entry], links: dict[int, list[int]], n_chunks: int) -> str:
     """Counts by kind, language, topic and type; batches; questions per passage."""
     lines = [f"{len(entries)} messages in {len({e.batch for e in entries})} batches"]

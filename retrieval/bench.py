@@ -38,7 +38,8 @@ def _questions(n: int) -> list[str]:
 
 def in_process(settings: Settings, runs: int) -> dict:
     """Median/p95 of Engine.ask, and of the encoders' own forward passes for the same questions."""
-    from .answer import Engine
+    from .answer import Engine, prepare
+    from .crisis import units
     from .safety import check_input
 
     t0 = time.perf_counter()
@@ -49,15 +50,13 @@ def in_process(settings: Settings, runs: int) -> dict:
         engine.ask(q)
     total, encoders_only, cpu = [], [], []
     for q in qs:
-        text = engine.searched(check_input(q)[1])[1]
-        r = engine.searcher.rank(text)
-        engine.should_answer(r)
-        needs_coverage = "nearest" in vars(r)  # the rule encoded the question's unknown words (cached on use)
+        text = prepare(check_input(q)[1], engine.speller)[1]
+        parts = units(text)[1:]  # a message of several sentences is also read sentence by sentence (crisis)
         t = time.perf_counter()
-        for enc in engine.encoders.values():
-            enc.encode([text], query=True)
-        if needs_coverage:
-            engine.encoders[engine.searcher.primary].encode(r.unknown, query=True)
+        engine.searcher.encode([text])
+        if parts:
+            for enc in engine.encoders.values():
+                enc.encode(parts, query=True)
         encoders_only.append(time.perf_counter() - t)
         c, t = time.process_time(), time.perf_counter()
         engine.ask(q)
@@ -70,7 +69,7 @@ def in_process(settings: Settings, runs: int) -> dict:
         "encoders_p50_ms": statistics.median(encoders_only) * 1000,
         "overhead_ratio": statistics.median(total) / statistics.median(encoders_only),
         "cpu_per_question_ms": statistics.median(cpu) * 1000,
-        "cpu_mean_ms": statistics.mean(cpu) * 1000,  # some questions need a second encoding (coverage)
+        "cpu_mean_ms": statistics.mean(cpu) * 1000,  # a message of several sentences is encoded sentence by sentence too
         "runs": runs,
     }
 
@@ -208,8 +207,7 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, per
     lexical = Lexical.build([chunks[i].text for i in like])
     bm25_s = time.perf_counter() - t
     fake = Index(manifest={}, chunks=[chunks[i] for i in like], sources={}, passages={"minilm": dense},
-                 sentence_vectors={"minilm": vecs}, sentence_owner=np.arange(n), vocab=[],
-                 vocab_vectors=np.zeros((0, vecs.shape[1]), np.float32), lexical=lexical, folder=Path("."),
+                 sentence_vectors={"minilm": vecs}, sentence_owner=np.arange(n), lexical=lexical, folder=Path("."),
                  tokens=tokens)
     questions = _questions(len(qv))
     cached = dict(zip(questions, qv))
@@ -232,7 +230,7 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, per
         lat = []
         for q in questions:
             t = time.perf_counter()
-            r = searcher.rank(q)
+            r = searcher.rank(searcher.encode([q])[0])
             lat.append(time.perf_counter() - t)
             tops.setdefault(label, []).append(int(r.order[0]))
         key = "rank" if label == "candidates" else "rank_all"

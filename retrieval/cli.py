@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from .config import DEFAULT_GOLD, Settings
+from .bank import BankError
 from .corpus import CorpusError
 from .index import IndexUnavailable
 
@@ -18,6 +19,8 @@ examples:
   python -m retrieval build --check         exit 0 if the index is current, 1 if stale or missing
   python -m retrieval build --rollback      serve the previous build again
   python -m retrieval add page.html --title "Ketamine aftercare" --publisher "Our clinic" --url https://...
+  python -m retrieval add --faq our-questions.csv   the clinic's questions, each with the text of the documents that answers it
+  python -m retrieval train                 learn again from the question bank and print the cross-validated figures
   python -m retrieval remove 005_1a2b3c4d5e6f7a8b
   python -m retrieval ask "can ketamine help with alcohol addiction?"
   python -m retrieval ask --json "is it safe while breastfeeding?"
@@ -40,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     mode = b.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="build nothing; exit 0 if current, 1 if stale or missing")
     mode.add_argument("--rollback", action="store_true", help="switch back to the previous build")
-    ad = sub.add_parser("add", help="add a .txt, .md or .html document to corpus/ (then run build)")
+    ad = sub.add_parser("add", help="add a .txt, .md or .html document to corpus/, or with --faq the clinic's own questions (then run build)")
     ad.add_argument("file", type=Path)
-    ad.add_argument("--title", required=True, help="shown with every quote from this document")
+    ad.add_argument("--faq", action="store_true",
+                    help='FILE holds questions and the verbatim text of the documents that answers each: JSON lines '
+                         '{"question": ..., "answer": ..., "source": optional document id} or a CSV with those columns')
+    ad.add_argument("--title", help="shown with every quote from this document (required for a document)")
     ad.add_argument("--publisher", default="")
     ad.add_argument("--url", default="", help="link shown with quotes; leave out when unknown")
     rm = sub.add_parser("remove", help="take a document out of corpus/ (then run build)")
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("eval", help="score a gold file and print the figures")
     e.add_argument("file", nargs="?", type=Path, default=DEFAULT_GOLD, help="gold JSONL (default: tests/gold.jsonl)")
     e.add_argument("--misses", action="store_true", help="also list the items the pipeline got wrong")
-    e.add_argument("--calibrate", action="store_true", help="choose abstention thresholds on the file's tune split")
+    sub.add_parser("train", help="learn the decisions again from bank/ (a build) and print their grouped cross-validation figures")
     be = sub.add_parser("bench", help="time and memory per profile; --scale N for search over N synthetic passages")
     be.add_argument("--profiles", default="fast,best", help="comma-separated profiles (default: fast,best)")
     be.add_argument("--runs", type=int, default=50, help="questions per figure (default 50)")
@@ -65,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure dense search over N synthetic passages (repeatable, e.g. 10000 100000 1000000)")
     args = parser.parse_args(argv)
     try:
-        return {"build": _build, "ask": _ask, "eval": _eval, "add": _add, "remove": _remove, "bench": _bench}[args.command](args, Settings())
-    except (CorpusError, IndexUnavailable) as err:
+        return {"build": _build, "ask": _ask, "eval": _eval, "add": _add, "remove": _remove, "bench": _bench,
+                "train": _train}[args.command](args, Settings())
+    except (CorpusError, IndexUnavailable, BankError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -108,6 +115,15 @@ def _build(args, settings: Settings) -> int:
 
 
 def _add(args, settings: Settings) -> int:
+    if args.faq:
+        from .bank import add_faq
+
+        added, where = add_faq(settings.bank_dir, settings.corpus_dir, args.file)
+        print(f"added {added} questions to {where}; now run: python -m retrieval build")
+        return 0
+    if not args.title:
+        print("error: --title is required for a document: it is shown with every quote from it", file=sys.stderr)
+        return 2
     from .documents import add_document
 
     s = add_document(settings.corpus_dir, args.file, args.title, args.publisher, args.url)
@@ -121,6 +137,17 @@ def _remove(args, settings: Settings) -> int:
     s = remove_document(settings.corpus_dir, args.id)
     print(f"removed {s.id} ({s.title}); now run: python -m retrieval build")
     return 0
+
+
+def _train(args, settings: Settings) -> int:
+    from .train import report_text
+
+    code = _build(argparse.Namespace(check=False, rollback=False), settings)
+    if code == 0:
+        from .index import read_manifest
+
+        print(report_text(read_manifest(settings.index_dir)["bank"]["figures"]))
+    return code
 
 
 def _ask(args, settings: Settings) -> int:
@@ -181,14 +208,14 @@ def format_result(result) -> str:
 
 def _eval(args, settings: Settings) -> int:
     from .answer import Engine
-    from .evaluate import calibrate, load_gold, report
+    from .evaluate import report
 
     if not args.file.is_file():
         print(f"error: {args.file}: no such gold file", file=sys.stderr)
         return 2
     try:
         engine = Engine(settings)
-        print(calibrate(engine, load_gold(args.file)) if args.calibrate else report(engine, args.file, verbose=args.misses))
+        print(report(engine, args.file, verbose=args.misses))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

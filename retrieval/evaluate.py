@@ -8,12 +8,12 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .answer import Engine
+from .answer import Engine, prepare
 from .clean import classify
 from .config import ROOT, SearchSettings
 from .interaction import TokenStore, passage_tokens
 from .records import STATUSES, Result
-from .safety import check_input
+from .safety import check_input, message
 from .search import Searcher, key_words
 
 
@@ -72,6 +72,9 @@ class Figures:
     robust_valid: float | None = None
     smalltalk: float | None = None
     highlight: float | None = None  # of first passages holding an answer, those whose highlight is on it
+    resolved: float | None = None  # answerable ones answered in the top 3, or behind a suggestion (one click)
+    near_crisis_alarmed: float | None = None  # near-crisis messages (note "near-crisis") given the crisis reply
+    refused_with_topic: float | None = None  # refused out-of-scope messages whose reply names what they ask about
     non_verbatim: int = 0
     boilerplate: int = 0
 
@@ -124,9 +127,14 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
             f.boilerplate += not audit.clean(p)
     ins = by_kind.get("in", [])
     f.n_in = len(ins)
-    f.r1, f.r3, f.mrr5 = _rank_figures(
-        [first_hit([p.text for p in r.passages], it["answers"]) if r.status == "answered" else None for it, r in ins]
-    )
+    ranks = [first_hit([p.text for p in r.passages], it["answers"]) if r.status == "answered" else None for it, r in ins]
+    f.r1, f.r3, f.mrr5 = _rank_figures(ranks)
+    if ins:
+        f.resolved = sum(bool(rank and rank <= 3) or behind_a_suggestion(engine, r, it["answers"])
+                         for (it, r), rank in zip(ins, ranks)) / len(ins)
+    near = [r for it, r in results if it.get("note") == "near-crisis"]
+    if near:
+        f.near_crisis_alarmed = sum(r.status == "crisis" for r in near) / len(near)
     lit = [highlight_on_answer(r.passages[0], it["answers"]) for it, r in ins if r.status == "answered" and r.passages]
     lit = [h for h in lit if h is not None]
     f.highlight = sum(lit) / len(lit) if lit else None
@@ -135,6 +143,9 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
         f.false_crisis = sum(r.status == "crisis" for _, r in ins) / len(ins)
     if by_kind.get("out"):
         f.out_abstain = sum(r.status in ("no_match", "smalltalk") for _, r in by_kind["out"]) / len(by_kind["out"])
+        refused = [r for _, r in by_kind["out"] if r.status == "no_match"]
+        f.refused_with_topic = sum(r.message not in (message("no_match", "en"), message("no_match", "es"), message("unsure", "en"),
+                                                     message("unsure", "es")) for r in refused) / max(len(refused), 1)
     if by_kind.get("crisis"):
         f.crisis_recall = sum(r.status == "crisis" for _, r in by_kind["crisis"]) / len(by_kind["crisis"])
     if by_kind.get("smalltalk"):
@@ -142,6 +153,16 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     if by_kind.get("robust"):
         f.robust_valid = sum(r.status in STATUSES for _, r in by_kind["robust"]) / len(by_kind["robust"])
     return f, results
+
+
+def behind_a_suggestion(engine: Engine, result: Result, answers: list[str]) -> bool:
+    """Whether one of the result's suggestions, clicked, is answered with an answer in its first three passages."""
+    for question in result.suggestions:
+        clicked = engine.ask(question)
+        hit = first_hit([p.text for p in clicked.passages], answers) if clicked.status == "answered" else None
+        if hit and hit <= 3:
+            return True
+    return False
 
 
 def asked(items: list[dict]) -> list[dict]:
@@ -185,27 +206,30 @@ def wrapped(items: list[dict], around: list[tuple[str, str]] = WRAPPERS) -> list
     return [{**it, "question": f"{a}{it['question']}{b}"} for it, (a, b) in zip(ins, around * len(ins))]
 
 
-def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
-    """Baselines, the pipeline, and the pipeline without each component, all on the same passages."""
+def ranking_variants(engine: Engine) -> list[tuple[str, Searcher, float]]:
+    """Baselines, the pipeline, and the pipeline without each component, all on the same passages:
+    (label, searcher, weight of the bank signal)."""
     import faiss
 
-    idx, encs = engine.index, engine.encoders
+    idx, encs, w = engine.index, engine.encoders, engine.learned.w_bank
     base = replace(engine.settings.search, w_pairs=engine.searcher.w_pairs)  # the profile's, in every variant
     primary = next(iter(encs))
     nothing = SearchSettings(w_dense=0, w_sentence_max=0, w_sentence_mean=0, w_bm25=0, w_pairs=0, w_interaction=0)
-    out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, replace(nothing, w_bm25=1)))]
+    out = [("BM25 alone", Searcher(idx, {primary: encs[primary]}, replace(nothing, w_bm25=1)), 0.0)]
     for key, enc in encs.items():
-        out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, replace(nothing, w_dense=1))))
+        out.append((f"{enc.name} alone", Searcher(idx, {key: enc}, replace(nothing, w_dense=1)), 0.0))
     late_only = replace(nothing, w_interaction=1, interaction_depth=len(idx.chunks))
-    out.append((f"{encs[primary].name} late interaction alone", Searcher(idx, {primary: encs[primary]}, late_only)))
-    out.append(("pipeline", Searcher(idx, encs, base)))
+    out.append((f"{encs[primary].name} late interaction alone", Searcher(idx, {primary: encs[primary]}, late_only), 0.0))
+    out.append(("bank questions alone", Searcher(idx, encs, nothing), 1.0))
+    out.append(("pipeline", engine.searcher, w))
+    out.append(("pipeline without bank matching", engine.searcher, 0.0))
     for key in list(encs)[1:]:
-        out.append((f"pipeline without {key}", Searcher(idx, {k: e for k, e in encs.items() if k != key}, base)))
-    out.append(("pipeline without sentence signals", Searcher(idx, encs, replace(base, w_sentence_max=0, w_sentence_mean=0))))
-    out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0, w_pairs=0))))
+        out.append((f"pipeline without {key}", Searcher(idx, {k: e for k, e in encs.items() if k != key}, base), w))
+    out.append(("pipeline without sentence signals", Searcher(idx, encs, replace(base, w_sentence_max=0, w_sentence_mean=0)), w))
+    out.append(("pipeline without bm25", Searcher(idx, encs, replace(base, w_bm25=0, w_pairs=0)), w))
     if base.w_pairs:
-        out.append(("pipeline without word pairs", Searcher(idx, encs, replace(base, w_pairs=0))))
-    out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0))))
+        out.append(("pipeline without word pairs", Searcher(idx, encs, replace(base, w_pairs=0)), w))
+    out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0)), w))
     if engine.settings.chunking.heading_context:
         texts = [c.text for c in idx.chunks]
         primary_vecs, per_text = encs[primary].encode_tokens(texts)  # one pass: sentence and token vectors
@@ -215,19 +239,26 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher]]:
             flat[key] = faiss.IndexFlatIP(vecs.shape[1])
             flat[key].add(vecs)
         tokens = TokenStore.from_passages(passage_tokens(per_text))
-        out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat, tokens=tokens), encs, base)))
+        out.append(("pipeline without heading context", Searcher(replace(idx, passages=flat, tokens=tokens), encs, base), w))
     return out
 
 
 def ranking_table(engine: Engine, items: list[dict]) -> list[tuple[str, float, float, float]]:
-    """Ranking-only figures (top 5 of all passages; no abstention, no diversity) for each variant."""
+    """Ranking-only figures (top 5 of all passages; no abstention, no diversity) for each variant; the
+    message's language as the engine reads it decides which signals read it, as when answering."""
     ins = [it for it in items if it.get("kind", "in") == "in"]
-    texts = [check_input(it["question"])[1] for it in ins]
+    texts = [prepare(check_input(it["question"])[1], engine.speller)[1] if not check_input(it["question"])[0] else "" for it in ins]
+    readings = [engine.read(t) if t else None for t in texts]
     rows = []
-    for label, searcher in ranking_variants(engine):
+    for label, searcher, w in ranking_variants(engine):
         ranks = []
-        for it, text in zip(ins, texts):
-            order = searcher.rank(text).order[:5] if text else []
+        for it, text, reading in zip(ins, texts, readings):
+            if not text:
+                ranks.append(None)
+                continue
+            query = reading.query if searcher is engine.searcher else searcher.encode([text])[0]
+            signal = engine.bank.passage_signal(reading.sims) if w else None
+            order = searcher.rank(query, signal, w, english=reading.lang == "en").order[:5]
             ranks.append(first_hit([engine.index.chunks[int(i)].text for i in order], it["answers"]))
         rows.append((label, *_rank_figures(ranks)))
     return rows
@@ -252,8 +283,11 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
         f"  MRR@5               {pct(f.mrr5, 3)}",  # three places: 0.778 would print as 0.78, a target it misses
         f"  out-of-scope abstention  {pct(f.out_abstain)}",
         f"  false abstention (in)    {pct(f.false_abstain)}",
+        f"  resolved in one click    {pct(f.resolved)}",  # answer in the top 3, or behind a suggestion
+        f"  refusal names the topic  {pct(f.refused_with_topic)}",
         f"  crisis recall            {pct(f.crisis_recall)}",
         f"  false crisis (in)        {pct(f.false_crisis)}",
+        f"  false crisis (near-crisis) {pct(f.near_crisis_alarmed)}",
         f"  robust items valid       {pct(f.robust_valid)}",
         f"  small talk recognised    {pct(f.smalltalk)}",
         f"  highlight on the answer  {pct(f.highlight)}",
@@ -298,80 +332,6 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
             )
             if not ok:
                 top = r.passages[0].text[:90] if r.passages else ""
-                lines.append(f"  [{kind}] {it['question'][:70]!r} -> {r.status} {top!r}")
-    return "\n".join(lines)
-
-
-# A rule must answer every in-scope "tune" question: refusals grow on unseen questions (the held
-# half), and the target is at most 5% of in-scope questions refused.
-MIN_ANSWERED = 1.0
-
-
-def calibrate(engine: Engine, items: list[dict]) -> str:
-    """Choose the abstention thresholds on the "tune" items and report them on the "held" ones.
-
-    Objective: the mean of (in-scope answered) and (out-of-scope abstained) on the tune split,
-    under the constraint that at least MIN_ANSWERED of in-scope tune questions are answered. Many rules tie on
-    so few questions; the median of each threshold over the tied rules keeps the widest margin.
-    """
-    from itertools import product
-
-    import numpy as np
-
-    from .answer import answerable, answers, judge_score
-    from .config import Abstention
-
-    ranked = []
-    for it in items:
-        if it.get("kind") in ("in", "out"):
-            problem, text = check_input(it["question"])
-            if not problem:
-                ranked.append((it.get("split", "held"), it["kind"], engine.searcher.rank(text)))
-    # the common scale: each encoder's best cosine over the tune questions, mean and spread
-    scale = {}
-    for k in engine.encoders:
-        tops = np.array([r.dense[k].max() for s, _, r in ranked if s == "tune"])
-        scale[k] = (round(float(tops.mean()), 4), round(float(tops.std()), 4))
-    rows = [(s, kind, judge_score(r.dense, scale=scale), r.word_match, r.coverage()[0], r.coverage(named_only=True)[0])
-            for s, kind, r in ranked]
-    lo_t, hi_t = min(row[2] for row in rows), max(row[2] for row in rows)
-    tops = np.round(lo_t + (hi_t - lo_t) * np.arange(201) / 200, 4)
-    matches = [0.0, *np.round(np.arange(0.30, 0.701, 0.025), 3)]
-    coverages = [0.0, 0.5, 0.55, 0.6, 0.65]
-
-    def score(rule, split):
-        ins = [answerable(t, w, c, rule, n) for s, k, t, w, c, n in rows if k == "in" and s == split]
-        outs = [not answerable(t, w, c, rule, n) for s, k, t, w, c, n in rows if k == "out" and s == split]
-        return sum(ins) / max(len(ins), 1), sum(outs) / max(len(outs), 1)
-
-    confident_cov = engine.abstention.min_coverage_confident  # chosen after the others (config.Abstention)
-    # every min_top at once (one row each), for each of the other thresholds
-    t, w, c, n, is_in = (np.array(x) for x in zip(*[(t, w, c, n, k == "in") for s, k, t, w, c, n in rows if s == "tune"]))
-    scored = []
-    for hi, m, cov in product([*tops, 9.0], matches, coverages):
-        answered_grid = answers(t[None, :], w[None, :], c[None, :], Abstention(tops[:, None], hi, m, cov, confident_cov), n[None, :])
-        answered = answered_grid[:, is_in].mean(axis=1) if is_in.any() else np.ones(len(tops))
-        abstained = (~answered_grid[:, ~is_in]).mean(axis=1) if (~is_in).any() else np.ones(len(tops))
-        for i in np.flatnonzero((answered >= MIN_ANSWERED) & (tops <= hi)):
-            scored.append(((answered[i] + abstained[i]) / 2, Abstention(float(tops[i]), float(hi), float(m), float(cov), confident_cov)))
-    if not scored:
-        return f"no thresholds answer {MIN_ANSWERED:.0%} of in-scope tune questions"
-    top = max(v for v, _ in scored)
-    tied = [r for v, r in scored if v == top]
-    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    rule = Abstention(
-        min_top=median([r.min_top for r in tied]),
-        confident_top=median([r.confident_top for r in tied]),
-        min_word_match=median([r.min_word_match for r in tied]),
-        min_coverage=median([r.min_coverage for r in tied]),
-        min_coverage_confident=confident_cov,
-    )
-    lines = [f"JUDGE_SCALE (tune): {scale}", f"chosen on tune: {rule}"]
-    for split in ("tune", "held"):
-        answered, abstained = score(rule, split)
-        lines.append(f"  {split}: in-scope answered {answered:.2f}, out-of-scope abstained {abstained:.2f}")
-    current = engine.abstention
-    for split in ("tune", "held"):
-        answered, abstained = score(current, split)
-        lines.append(f"  configured {current}: {split} answered {answered:.2f}, abstained {abstained:.2f}")
+                offered = f" suggested {r.suggestions}" if r.suggestions else ""
+                lines.append(f"  [{kind}] {it['question'][:70]!r} -> {r.status} {top!r}{offered}")
     return "\n".join(lines)

@@ -10,9 +10,11 @@ Layout (plain files, no pickle):
     index/builds/<id>/sentence_owner.npy         the chunk of each sentence
     index/builds/<id>/tokens-minilm.npy          MiniLM token vectors of every passage (float16), for late interaction
     index/builds/<id>/token_offsets.npy          where each passage's token vectors begin and end
-    index/builds/<id>/vocab.json|.npy  words of the sources and their primary-encoder vectors (abstention)
     index/builds/<id>/spelling.json    English and the sources' word counts, for correcting misspelt questions
     index/builds/<id>/bm25/            bm25s's own JSON + .npy files (words; bm25/pairs/: pairs of consecutive words)
+    index/builds/<id>/bank.jsonl       the question bank's messages, their passages, which may be offered to users
+    index/builds/<id>/bank-<encoder>.npy   their vectors, as questions
+    index/builds/<id>/learned.json     the decisions learned from the bank (retrieval/train.py) and their figures
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .bank import bank_state
 from .cache import EmbeddingCache, remove_unfinished
 from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus, sha256_bytes
 from .embedding import Encoder, encoder_identity
 from .interaction import TokenStore, passage_tokens
-from .lexical import Lexical, words
+from .learned import Learned
+from .lexical import Lexical
+from .matching import Bank
 from .records import Chunk, Source
 from .spelling import english_words, source_counts
 
@@ -67,12 +72,12 @@ class Index:
     passages: dict[str, faiss.Index]  # per encoder key
     sentence_vectors: dict[str, np.ndarray]  # per encoder key
     sentence_owner: np.ndarray  # chunk position of each sentence vector
-    vocab: list[str]
-    vocab_vectors: np.ndarray
     lexical: Lexical
     folder: Path
     tokens: TokenStore | None = None  # the primary encoder's token vectors per passage (late interaction)
     spelling: dict | None = None  # {"english": {word: count}, "sources": {word: count}} (spelling.Speller)
+    bank: Bank | None = None  # the question bank matched against each message
+    learned: Learned | None = None  # the decisions learned from it
 
 
 def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
@@ -103,11 +108,16 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
             primary = next(iter(encoders))
             identity = encoder_identity(primary) | {"tokens": TOKENS_FORMAT}
             caches["tokens"] = EmbeddingCache(settings.index_dir / "cache", f"{primary}-tokens", identity, ragged=True)
+            for k in encoders:  # the bank's messages, read as questions
+                caches[f"{k}-query"] = EmbeddingCache(settings.index_dir / "cache", f"{k}-query", encoder_identity(k) | {"as": "query"})
+            caches["query-tokens"] = EmbeddingCache(settings.index_dir / "cache", f"{primary}-query-tokens",
+                                                    identity | {"as": "question content words"}, ragged=True)
             _write_build(tmp, settings, encoders, caches, docs, chunks, state, progress)
             manifest = json.loads((tmp / "manifest.json").read_text())
             manifest["build_id"] = build_id
             manifest["changes"] = _changes(previous, state, chunks, caches, discarded)
-            manifest["warnings"] = [c.damaged for c in caches.values() if c.damaged]
+            manifest["warnings"] = [c.damaged for c in caches.values() if c.damaged] + [
+                f"broken link in the question bank: {b}" for b in manifest["bank"]["broken_links"]]
             manifest["build_seconds"] = round(time.time() - t0, 2)
             _write_json(tmp / "manifest.json", manifest)
             os.replace(tmp, builds / build_id)
@@ -231,7 +241,6 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     texts = {f"corpus/{s.file}": t for s, t in docs}
     sentence_texts = [texts[c.path][s:e] for c in chunks for s, e in c.sentences]
     owner = [pos for pos, c in enumerate(chunks) for _ in c.sentences]
-    vocab = sorted({w for c in chunks for w in words(c.text) if len(w) > 2})
     primary = next(iter(encoders))
     passage_texts = [c.embed_text(with_heading) for c in chunks]
     pooled = caches[primary]
@@ -246,7 +255,6 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     jobs = [(primary, "tokens", passage_texts)]
     jobs += [(key, "passages", passage_texts) for key in encoders]
     jobs += [(key, "sentences", sentence_texts) for key in encoders]
-    jobs += [(primary, "vocab", vocab)]
     vectors: dict[tuple[str, str], np.ndarray] = {}
     with tqdm(total=sum(len(t) for *_, t in jobs), desc="Embedding", unit="text", disable=not progress) as bar:
         for key, what, batch in jobs:
@@ -261,8 +269,6 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
         faiss.write_index(index, str(folder / f"passages-{key}.faiss"))
         np.save(folder / f"sentences-{key}.npy", vectors[key, "sentences"])
     np.save(folder / "sentence_owner.npy", np.asarray(owner, dtype=np.int32))
-    np.save(folder / "vocab.npy", vectors[primary, "vocab"])
-    _write_json(folder / "vocab.json", vocab)
     spelling = {"english": english_words(), "sources": source_counts(c.text for c in chunks)}
     (folder / "spelling.json").write_text(json.dumps(spelling, ensure_ascii=False), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
@@ -271,6 +277,9 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     _write_json(folder / "sources.json", [s.attribution() | {"file": s.file} for s, _ in docs])
     (folder / "bm25").mkdir()
     Lexical.build([c.text for c in chunks]).save(folder / "bm25")
+    from .train import learn  # the bank's decisions are learned on the passages just written
+
+    learning = learn(folder, settings, encoders, caches, docs, chunks, progress)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     _write_json(
         folder / "manifest.json",
@@ -281,13 +290,14 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "backends": {key: enc.backend for key, enc in encoders.items()},  # what computed the vectors
             "corpus": state,
             "dense_index": dense_params,
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner), "vocabulary": len(vocab),
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner),
                        "tokens": sum(len(t) for t in tokens)},
+            "bank": learning,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
                 "python": platform.python_version(),
                 **{p: _version(p) for p in ("sentence-transformers", "torch", "onnxruntime", "faiss-cpu", "bm25s", "numpy",
-                                            "pyspellchecker")},
+                                            "pyspellchecker", "scikit-learn")},
             },
             "checksums": {str(p.relative_to(folder)): sha256_bytes(p.read_bytes()) for p in files},
         },
@@ -306,6 +316,8 @@ def staleness(settings: Settings) -> str | None:
     wanted = {key: encoder_identity(key) for key in settings.encoders}
     if manifest.get("encoders") != wanted:
         return f"the models changed (index built with {manifest.get('encoders')}, now {wanted})"
+    if manifest.get("bank", {}).get("files") != bank_state(settings.bank_dir):
+        return "the question bank changed (bank/)"
     old, current = manifest.get("corpus", {}), corpus_state(settings.corpus_dir)
     if not isinstance(old, dict) or not all(isinstance(v, dict) for v in old.values()):
         return "the index manifest's corpus record is unreadable"
@@ -340,8 +352,13 @@ def load(settings: Settings) -> Index:
     """Load and verify the live index; refuses a damaged one or one built with another model."""
     folder = live_folder(settings.index_dir)
     manifest = read_manifest(settings.index_dir)
-    fix = "run: python -m retrieval build"
     _verify(folder, manifest)
+    return load_folder(folder, manifest, settings)
+
+
+def load_folder(folder: Path, manifest: dict, settings: Settings, learned: bool = True) -> Index:
+    """The index in one build folder (checked already); without the bank and its decisions while a build learns them."""
+    fix = "run: python -m retrieval build"
     built = manifest.get("encoders", {})
     for key in settings.encoders:
         if built.get(key) != encoder_identity(key):
@@ -357,12 +374,12 @@ def load(settings: Settings) -> Index:
             # memory-mapped: on a large index only the candidates' sentences are ever read
             sentence_vectors={k: np.load(folder / f"sentences-{k}.npy", mmap_mode="r") for k in settings.encoders},
             sentence_owner=np.load(folder / "sentence_owner.npy", allow_pickle=False),
-            vocab=json.loads((folder / "vocab.json").read_text("utf-8")),
-            vocab_vectors=np.load(folder / "vocab.npy", allow_pickle=False),
             lexical=Lexical.load(folder / "bm25"),
             folder=folder,
             tokens=TokenStore.load(folder, settings.encoders[0]),
             spelling=json.loads((folder / "spelling.json").read_text("utf-8")),
+            bank=Bank.load(folder, settings.encoders, len(chunks)) if learned else None,
+            learned=Learned.load(folder) if learned else None,
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnavailable(f"the index in {folder} could not be read ({e}); {fix}") from None

@@ -76,10 +76,12 @@ class Result:
     passages: list[Passage] = field(default_factory=list)
     id: object = None
     searched_for: str | None = None  # the question as searched, when misspelt words were corrected
+    suggestions: list[str] = field(default_factory=list)  # bank questions close to an unsure message ("Did you mean …?")
+    followups: list[str] = field(default_factory=list)  # bank questions about neighbouring passages ("People also ask")
 
     def to_json(self) -> dict:
         """The contract's object, with `id` only when the message had one and `searched_for` only
-        when a misspelt word was corrected.
+        when a misspelt word was corrected; suggestions and follow-ups as {"question": ...} objects.
 
         Written out rather than dataclasses.asdict, which deep-copies every value (19 us vs 0.6 us,
         on the web server's event loop for every answer). tests/test_records.py checks both agree."""
@@ -89,6 +91,8 @@ class Result:
             d["id"] = self.id
         if self.searched_for is not None:
             d["searched_for"] = self.searched_for
+        d["suggestions"] = [{"question": q} for q in self.suggestions]
+        d["followups"] = [{"question": q} for q in self.followups]
         return d
 
 

@@ -7,6 +7,8 @@ import unicodedata
 
 MAX_CHARS = 1000
 
+STAFF = "the clinic's staff"
+CLINICIAN = "your clinician"
 MESSAGES = {
     "crisis": (
         "If you or someone near you may be in danger, please get help now. "
@@ -21,6 +23,19 @@ MESSAGES = {
         "I can only quote published articles about ketamine therapy; they do not cover things like "
         "prices, doses, appointments or other medicines."
     ),
+    "unsure": "I am not sure the articles answer that. Did you mean one of these?",
+    "in_english": "The articles I quote are in English; here are the passages that answer your question.",
+    # a question the articles do not answer, by what it asks about (bank.TOPICS)
+    "cost": f"The articles I quote do not cover prices, insurance or payment. Please ask {STAFF}: they can tell you what treatment costs and what your insurance covers.",
+    "appointment": f"The articles I quote do not cover appointments, opening hours or visits. Please ask {STAFF}.",
+    "location": f"The articles I quote do not say where treatment is offered. Please ask {STAFF}.",
+    "credentials": f"The articles I quote do not describe this clinic or its team. Please ask {STAFF}.",
+    "dose": f"The articles I quote do not give doses or schedules, and these depend on your own health. Please ask {CLINICIAN}.",
+    "medication": f"The articles I quote do not cover that medicine or how it combines with ketamine. Please ask {CLINICIAN} or your pharmacist before changing anything.",
+    "spravato": f"The articles I quote do not cover Spravato (esketamine nasal spray) in detail. Please ask {CLINICIAN}.",
+    "driving": f"The articles I quote do not say when you can drive, work or travel after a session. Please ask {CLINICIAN}; plan a ride home until they tell you otherwise.",
+    "eligibility": f"Whether treatment suits you depends on your own health, which the articles cannot judge. Please ask {CLINICIAN}.",
+    "off_topic": "I can only answer questions about ketamine therapy, by quoting published articles.",
     "greeting": (
         "Hello! I answer questions about ketamine therapy by quoting passages from published articles, "
         "each with its source. Try: \"Can ketamine help with alcohol addiction?\" "
@@ -40,6 +55,42 @@ MESSAGES = {
     "not_text": "Questions must be plain text.",
 }
 
+# The same in Spanish, for a message the language model reads as Spanish (fixed texts, never generated).
+PERSONAL_ES = "el personal de la clínica"
+CLINICIAN_ES = "tu médico"
+MESSAGES_ES = {
+    "crisis": (
+        "Si tú o alguien cerca de ti puede estar en peligro, busca ayuda ahora. "
+        "En EE. UU., llama al 911 en una emergencia (una sobredosis, alguien que se desmayó o no despierta), "
+        "o llama al 988 y oprime el 2 para hablar en español con la Línea 988 de Prevención del Suicidio y Crisis, "
+        "gratis y disponible las 24 horas; también puedes enviar la palabra AYUDA por mensaje de texto al 988. "
+        "Fuera de EE. UU., llama al número de emergencias de tu país. "
+        "Este chatbot solo cita artículos y no puede ayudar en una emergencia."
+    ),
+    "no_match": (
+        "No encontré una respuesta a eso en los artículos que cito, así que no voy a adivinar. "
+        "Por favor, pregunta al personal de la clínica o a tu médico."
+    ),
+    "unsure": "No estoy seguro de que los artículos respondan a eso. ¿Quisiste decir alguna de estas preguntas?",
+    "in_english": "Los artículos que cito están en inglés; estos son los pasajes que responden a tu pregunta.",
+    "cost": f"Los artículos que cito no hablan de precios, seguros ni pagos. Por favor, pregunta a {PERSONAL_ES}.",
+    "appointment": f"Los artículos que cito no hablan de citas ni horarios. Por favor, pregunta a {PERSONAL_ES}.",
+    "location": f"Los artículos que cito no dicen dónde se ofrece el tratamiento. Por favor, pregunta a {PERSONAL_ES}.",
+    "credentials": f"Los artículos que cito no describen esta clínica ni a su equipo. Por favor, pregunta a {PERSONAL_ES}.",
+    "dose": f"Los artículos que cito no dan dosis ni horarios, y estos dependen de tu salud. Por favor, pregunta a {CLINICIAN_ES}.",
+    "medication": f"Los artículos que cito no hablan de ese medicamento ni de cómo se combina con la ketamina. Por favor, pregunta a {CLINICIAN_ES} o a tu farmacéutico.",
+    "spravato": f"Los artículos que cito no hablan en detalle de Spravato (esketamina en aerosol nasal). Por favor, pregunta a {CLINICIAN_ES}.",
+    "driving": f"Los artículos que cito no dicen cuándo puedes manejar, trabajar o viajar después de una sesión. Por favor, pregunta a {CLINICIAN_ES}.",
+    "eligibility": f"Si el tratamiento es adecuado para ti depende de tu salud, y los artículos no pueden juzgarlo. Por favor, pregunta a {CLINICIAN_ES}.",
+    "off_topic": "Solo puedo responder preguntas sobre la terapia con ketamina, citando artículos publicados.",
+}
+
+
+def message(key: str, lang: str = "en") -> str:
+    """The fixed text for a status or topic, in Spanish for a Spanish message where there is one."""
+    return MESSAGES_ES.get(key, MESSAGES[key]) if lang == "es" else MESSAGES[key]
+
+
 DISCLAIMER = (
     "This chatbot quotes published articles word for word; it does not write its own answers "
     "and is not medical advice. In an emergency call 911, or call or text 988."
@@ -50,20 +101,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG = re.compile(r"<[^<>]{0,200}>")
 # A pasted script or style block: its code is no part of the question (the tags alone leave "alert(1)")
 _CODE_BLOCK = re.compile(r"<(script|style)\b[^<>]{0,200}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-
-_CRISIS = re.compile(
-    r"suicid|\bkill(ing)? (myself|me)\b|\bend(ing)? (it all|my (own )?life|my life|things)\b|\btake my (own )?life\b"
-    r"|\b(want|wanna|going|gonna|plan(ning)?|ready) to die\b|\bwish (i was|i were|to be) dead\b"
-    r"|\b(don'?t|do not|no longer) want to (live|be alive|be here|wake up|exist|go on)\b"
-    r"|\bbetter off (dead|without me|if i (was|were|wasn'?t|weren'?t) (gone|dead|here|around|alive))"
-    r"|\b(hurt|hurting|harm|harming|cut|cutting|injure|kill) myself\b|\bself[- ]?harm"
-    r"|\bno (way out|reason to live|point (in )?living)\b|\bthinking (about|of) (dying|death|killing)\b"
-    r"|\bcan'?t (go on|take (it|this) any ?more|do this any ?more)\b|\bnothing matters any ?more\b"
-    r"|\b(i|she|he|they|we|you) (just )?overdosed\b|\b(i'm|im|i am|she's|he's|is|are|they're) (\w+ )?overdosing\b"
-    r"|\btook (way )?too much\b|\b(won'?t|will not|can'?t|cannot|doesn'?t|does not) (wake|respond)"
-    r"|\bunresponsive\b|\b(not|stopped|isn'?t|is not|aren'?t|barely) breathing\b|\bcollapsed\b|\bpassed out\b|\blips (are|turning) blue\b",
-    re.I,
-)
 
 _SMALLTALK = [
     ("greeting", re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings)( there| bot)?$")),
@@ -149,10 +186,6 @@ def check_input(question: object) -> tuple[str | None, str]:
     if not any(ch.isalpha() for ch in text):
         return "no_words", ""
     return None, text
-
-
-def is_crisis(text: str) -> bool:
-    return bool(_CRISIS.search(text))
 
 
 def smalltalk_kind(text: str) -> str | None:

@@ -4,17 +4,16 @@ word pairs, fused by z-score, then the first passages reranked by late interacti
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
 from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
 from .embedding import Encoder
 from .index import Index
-from .interaction import possessive, question_pieces, words_of
-from .lexical import stem, terms, tokenize
+from .interaction import possessive, question_pieces
+from .lexical import terms, tokenize
 
 # Words that carry no topic of their own in a patient's question (with scikit-learn's stop words).
 _QUESTION_WORDS = {
@@ -29,6 +28,16 @@ SENTENCE_TERMS_UP_TO = 2_000
 
 
 @dataclass
+class Query:
+    """A message as the encoders read it: one vector per encoder, and the primary encoder's token vectors
+    of its content words (for late interaction)."""
+
+    text: str
+    vectors: dict[str, np.ndarray]
+    tokens: np.ndarray | None = None
+
+
+@dataclass
 class Ranking:
     """Per-passage signals and their fusion for one question (arrays indexed by chunk position)."""
 
@@ -40,34 +49,8 @@ class Ranking:
     terms: list[str]  # the question's stemmed content words, as BM25 scores them
     # How well the worst-matched wordpiece of the question's content words is matched by some token
     # of the first passages (its best cosine; late interaction): low when the sources do not speak
-    # of it; 1.0 when late interaction is off. Per piece, not per word: averaging a word's pieces
-    # separated answerable questions worse (ROC AUC, held half: 0.89 vs 0.93).
+    # of it; 1.0 when late interaction is off.
     word_match: float = 1.0
-    _unknown: object = None  # finds the question's key words absent from the sources
-    _nearest: object = None  # each of those words' best cosine with a source word
-    _dictionary: Collection[str] = ()  # English words (the speller's dictionary)
-
-    @cached_property
-    def unknown(self) -> list[str]:
-        """The question's key words absent from the sources (found on demand: only coverage needs them)."""
-        return self._unknown()
-
-    @cached_property
-    def nearest(self) -> dict[str, float]:
-        """Each of those words' best cosine with a source word (one encoding, on demand)."""
-        return dict(zip(self.unknown, self._nearest(self.unknown).tolist())) if self.unknown else {}
-
-    def coverage(self, named_only: bool = False) -> tuple[float, str]:
-        """How well the sources cover the question's least-known key word (1.0 when all occur), and the word.
-        `named_only`: of the words an English dictionary knows ("lithium"), not a misspelling the speller
-        could not mend, which names nothing.
-
-        Computed on demand: it costs one more encoding, needed only for some questions."""
-        words = [w for w in self.unknown if not named_only or w in self._dictionary]
-        if not words:
-            return 1.0, ""
-        least = min(words, key=self.nearest.get)
-        return self.nearest[least], least
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +79,6 @@ def _english_stop_words() -> frozenset[str]:
 
 
 _WORD = re.compile(r"[a-z][a-z'’-]*[a-z]")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
 def key_words(question: str) -> list[str]:
@@ -112,19 +94,9 @@ def key_words(question: str) -> list[str]:
     return out
 
 
-def context_words(message: str) -> set[str]:
-    """Words (lower case) found only in the sentences before the question's own: its own begin at the
-    first sentence ending in "?", or are the last sentence when none does. Empty when the question's
-    own sentences have no topic word (then what came before is its topic).
-    "I have been depressed for years. Does ketamine cause nausea?" -> {"have", "been", "depressed", "for", "years"}."""
-    parts = [p for p in _SENTENCE_BREAK.split(message.strip()) if any(ch.isalpha() for ch in p)]
-    k = next((i for i, p in enumerate(parts) if p.endswith("?")), len(parts) - 1)
-    if k <= 0:
-        return set()
-    asked = " ".join(parts[k:])
-    if not key_words(asked):
-        return set()
-    return set(_WORD.findall(" ".join(parts[:k]).lower())) - set(_WORD.findall(asked.lower()))
+def question_tokens(per_text: list[tuple[np.ndarray, list[str]]]) -> list[np.ndarray]:
+    """The token vectors of each question's content words, which late interaction matches."""
+    return [t[question_pieces(pieces, _function_words())] for t, pieces in per_text]
 
 
 def fuse(signals: list[np.ndarray], weights: list[float], ref: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -162,10 +134,6 @@ class Searcher:
             raise ValueError("index sentences must come in passage order, at least one per passage")
         self._counts, self._counts_f = counts, counts.astype(np.float32)
         self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
-        self._vocab_stems = {stem(w) for w in index.vocab} | index.lexical.vocab
-        english = (index.spelling or {}).get("english", {})
-        self._common = frozenset(sorted(english, key=english.get, reverse=True)[: settings.common_words])
-        self._english = english
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
         # The sample is scored for every question: its vectors are kept rather than read from FAISS
@@ -207,26 +175,32 @@ class Searcher:
             found.append(ids[0][ids[0] >= 0])
         return np.unique(np.concatenate(found))
 
-    def rank(self, question: str) -> Ranking:
-        st = self.settings
-        late = self.index.tokens is not None and st.w_interaction > 0 and self.depth > 1
-        query, question_tokens, checked = {}, None, None
-        # the asker's own words before the question, which the sources need not cover (SearchSettings.common_words)
-        aside = context_words(question) & self._common
+    @property
+    def late(self) -> bool:
+        """Whether late interaction reranks (the index has token vectors and it has a weight)."""
+        return self.index.tokens is not None and self.settings.w_interaction > 0 and self.depth > 1
+
+    def encode(self, texts: list[str]) -> list[Query]:
+        """Each text as the encoders read a question: one batch per encoder; the primary's pass also gives
+        the token vectors of its content words when late interaction is on."""
+        vectors, tokens = {}, [None] * len(texts)
         for key, enc in self.encoders.items():
-            if key == self.primary and late:  # one forward pass gives the sentence and the token vectors
-                vectors, per_text = enc.encode_tokens([question])
-                query[key], (tokens, pieces) = vectors[0], per_text[0]
-                kept = question_pieces(pieces, _function_words())
-                question_tokens = tokens[kept]
-                if aside:
-                    word_of = {i: w.lower() for w, idx in words_of(pieces) for i in idx}
-                    checked = np.array([word_of[i] not in aside for i in kept])
+            if key == self.primary and self.late:  # one forward pass gives the sentence and the token vectors
+                vectors[key], per_text = enc.encode_tokens(list(texts))
+                tokens = question_tokens(per_text)
             else:
-                query[key] = enc.encode([question], query=True)[0]
-        question_terms = terms(question)
+                vectors[key] = enc.encode(list(texts), query=True)
+        return [Query(text, {k: v[i] for k, v in vectors.items()}, tokens[i]) for i, text in enumerate(texts)]
+
+    def rank(self, query: Query, bank: np.ndarray | None = None, w_bank: float = 0.0, english: bool = True) -> Ranking:
+        """Every passage scored for a question. `bank`: a per-passage signal (the message's similarity to the
+        question bank's questions each passage answers), fused with weight `w_bank`. A message not in English
+        is ranked by the multilingual encoder (and the bank) alone: MiniLM, BM25 and its tokens read English."""
+        st = self.settings
+        readers = [k for k in query.vectors if english or k != self.primary] or [self.primary]
+        question_terms = terms(query.text) if english else []
         bm25 = self.index.lexical.scores(question_terms)
-        cand = self.candidates(query, bm25)
+        cand = self.candidates({k: query.vectors[k] for k in readers}, bm25)
         if cand is None:
             rows, sent_rows, starts, counts = slice(None), slice(None), self._first[:-1], self._counts_f
             ref = slice(None)
@@ -237,12 +211,18 @@ class Searcher:
             sent_rows = np.arange(int(per.sum())) + np.repeat(self._first[cand] - starts, per)
             counts = per.astype(np.float32)
         sentence_scores = np.zeros(len(self._owner), dtype=np.float32)
-        signals, weights = [bm25[rows]], [st.w_bm25]
-        if self.w_pairs:
-            signals.append(self.index.lexical.pair_scores(question_terms)[rows])
-            weights.append(self.w_pairs)
+        signals, weights = [], []
+        if english:
+            signals, weights = [bm25[rows]], [st.w_bm25]
+            if self.w_pairs:
+                signals.append(self.index.lexical.pair_scores(question_terms)[rows])
+                weights.append(self.w_pairs)
+        if bank is not None and w_bank:
+            signals.append(bank[rows])
+            weights.append(w_bank)
         dense = {}
-        for key, q in query.items():
+        for key in readers:
+            q = query.vectors[key]
             d = self._dense(key, q, cand, ref)
             sent = self._sentences[key][sent_rows] @ q
             sentence_scores[sent_rows] += sent
@@ -254,25 +234,14 @@ class Searcher:
         if cand is not None:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
         word_match = 1.0
-        if question_tokens is not None and len(question_tokens):
+        if english and self.late and query.tokens is not None and len(query.tokens):
             top = order[: self.depth]
-            maxsim, best_per_piece = self.index.tokens.match(question_tokens, top)
+            maxsim, best_per_piece = self.index.tokens.match(query.tokens, top)
             fused[top] += fuse([maxsim], [st.w_interaction])
             order = np.concatenate([top[np.argsort(-fused[top], kind="stable")], order[len(top) :]])
-            word_match = float(best_per_piece[checked].min() if checked is not None and checked.any() else best_per_piece.min())
-        primary = self.encoders[self.primary]
-        return Ranking(
-            dense=dense,
-            sentence_scores=sentence_scores / len(query),
-            bm25=bm25,
-            fused=fused,
-            order=order,
-            terms=question_terms,
-            word_match=word_match,
-            _unknown=lambda: sorted({w for w in key_words(question) if stem(w) not in self._vocab_stems and w not in aside}),
-            _nearest=lambda words: (primary.encode(words, query=True) @ self.index.vocab_vectors.T).max(axis=1),
-            _dictionary=self._english,
-        )
+            word_match = float(best_per_piece.min())
+        return Ranking(dense=dense, sentence_scores=sentence_scores / len(readers), bm25=bm25, fused=fused,
+                       order=order, terms=question_terms, word_match=word_match)
 
     def sentence_positions(self, chunk_pos: int) -> np.ndarray:
         return np.arange(self._first[chunk_pos], self._first[chunk_pos + 1])

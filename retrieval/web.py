@@ -35,6 +35,7 @@ CSS = """
 .attribution a { text-decoration: underline; }
 .notice { font-weight: 600; }
 .searched { font-size: 0.88em; opacity: 0.85; }
+.more { font-size: 0.9em; margin: 0.6em 0 0; opacity: 0.85; }
 .disclaimer { font-size: 0.8em; opacity: 0.8; margin: 0; }
 """
 # Show the newest question and the start of its answer (the best quote), not the end of the last quote.
@@ -73,6 +74,8 @@ def render_result(result: Result) -> str:
     for p in result.passages:
         parts.append(f'<blockquote class="quote">{_highlighted(p)}</blockquote>')
         parts.append(f'<p class="attribution">— {_attribution(p.source)}{_also(p.also_in)}</p>')
+    if result.followups:
+        parts.append('<p class="more">People also ask:</p>')
     return "\n".join(parts)
 
 
@@ -98,14 +101,15 @@ def _also(others: list[dict]) -> str:
 
 
 def respond(service: Service, message: str, history: list, client: str = ""):
-    """Gradio handler: append the user's message (as text) and the bot's answer."""
+    """Gradio handler: append the user's message (as text) and the bot's answer, with the bank
+    questions it offers (suggestions or follow-ups) as buttons under it."""
     result = service.ask(message, client)
-    reply = render_result(result) if result else f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'
-    earlier = list(history)[-2 * (HISTORY_TURNS - 1) :] if isinstance(history, list) else []
-    return "", earlier + [
-        {"role": "user", "content": user_bubble(shown_back(message or ""))},
-        {"role": "assistant", "content": reply},
-    ]
+    reply = {"role": "assistant", "content": f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'}
+    if result:
+        offered = result.suggestions or result.followups
+        reply = {"role": "assistant", "content": render_result(result), "options": [{"label": q, "value": q} for q in offered]}
+    earlier = [{k: v for k, v in m.items() if k != "options"} for m in history[-2 * (HISTORY_TURNS - 1) :]] if isinstance(history, list) else []
+    return "", earlier + [{"role": "user", "content": user_bubble(shown_back(message or ""))}, reply]
 
 
 def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
@@ -138,11 +142,19 @@ def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
         gr.Examples(EXAMPLES[:2] if embedded else EXAMPLES, inputs=box, label="Try asking")
         gr.HTML(f'<p class="disclaimer">{html.escape(DISCLAIMER)}</p>')
 
+        def client(request: gr.Request | None) -> str:
+            return request.client.host if request and request.client else ""
+
         def answer(message: str, history: list, request: gr.Request):
-            return respond(service, message, history, request.client.host if request and request.client else "")
+            return respond(service, message, history, client(request))
+
+        def chosen(history: list, option: gr.SelectData, request: gr.Request):
+            """A suggestion or follow-up clicked: asked as if typed."""
+            return respond(service, str(option.value), history, client(request))
 
         event = box.submit(answer, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
         event.then(None, js=SCROLL_TO_ANSWER)
+        chat.option_select(chosen, [chat], [box, chat], api_name=False).then(None, js=SCROLL_TO_ANSWER)
     demo.queue(default_concurrency_limit=WAITING, max_size=256)  # the Service's fair slots decide who answers first
     demo.state_session_capacity = SESSIONS_KEPT  # read when mounted
     return demo

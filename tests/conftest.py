@@ -44,6 +44,24 @@ def settings(tmp_path_factory) -> Settings:
     return s
 
 
+SMALL_BANK_EVERY = 3  # tests that build indexes of their own learn from every third batch of each bank file
+
+
+@pytest.fixture(scope="session")
+def small_bank(tmp_path_factory) -> Path:
+    """A sample of the question bank, whole batches of every file, so that builds made by single tests
+    learn as the real one does in a fraction of its time."""
+    out = tmp_path_factory.mktemp("bank")
+    for f in sorted((ROOT / "bank").glob("*/*.jsonl")):
+        rows = [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+        batches = list(dict.fromkeys(r["batch"] for r in rows))
+        kept = set(batches[::SMALL_BANK_EVERY])
+        (out / f.parent.name).mkdir(exist_ok=True)
+        (out / f.parent.name / f.name).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows if r["batch"] in kept), encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="session")
 def engine(settings):
     from retrieval.answer import Engine
@@ -116,7 +134,7 @@ def running_app(settings: Settings, preexec=None, wrap: list[str] | None = None,
 
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "RETRIEVAL_INDEX": str(settings.index_dir),
-           "RETRIEVAL_CORPUS": str(settings.corpus_dir), "RETRIEVAL_PROFILE": settings.profile,
+           "RETRIEVAL_CORPUS": str(settings.corpus_dir), "RETRIEVAL_PROFILE": settings.profile, "RETRIEVAL_BANK": str(settings.bank_dir),
            "RATE_LIMIT_PER_MINUTE": "0", **env_extra}  # the suite asks fast from one address; test_hardening sets a limit
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen([*(wrap or []), sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out,

@@ -89,3 +89,34 @@ def test_an_example_fills_the_box_and_is_answered(server, browser):
     box.press("Enter")
     page.locator("#chat blockquote").first.wait_for(timeout=60000)
     page.close()
+
+
+UNSURE_CANDIDATES = ["ketamine and sleep?", "does it change your personality", "is ketamine natural", "ketamine and memory loss?",
+                     "can it make things worse", "what about teenagers", "how long does it last", "is it like shrooms",
+                     "ket and weed together?", "can I work after"]
+
+
+def test_a_suggestion_is_answered_when_clicked_and_an_answer_offers_follow_ups(server, browser, engine):
+    """An unsure message gets "Did you mean ...?" buttons (bank questions); a click asks one, whose answer
+    offers follow-ups. Screenshots of both in test-artifacts/."""
+    message = next((m for m in UNSURE_CANDIDATES if engine.ask(m).suggestions), None)
+    assert message, "no candidate message was unsure"
+    suggested = engine.ask(message).suggestions
+    page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    page.goto(server + "/", wait_until="networkidle")
+    ask_in_page(page, message)
+    options = page.locator("#chat button.option")
+    options.first.wait_for(timeout=30000)
+    assert [options.nth(i).inner_text() for i in range(options.count())] == suggested
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "suggestions.png"), full_page=True)
+    options.first.click()
+    page.locator("#chat blockquote").first.wait_for(timeout=60000)
+    assert page.locator("#chat .asked").last.inner_text() == suggested[0]
+    expected = engine.ask(suggested[0])
+    assert expected.status == "answered" and expected.passages[0].text[:40] in page.locator("#chat blockquote").first.inner_text()
+    if expected.followups:
+        page.locator("#chat button.option").first.wait_for(timeout=30000)
+        assert page.locator("#chat .more").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "suggestion-clicked-follow-ups.png"), full_page=True)
+    page.close()

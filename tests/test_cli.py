@@ -78,8 +78,9 @@ def test_eval_prints_the_figures(settings):
         assert label in r.stdout
 
 
-def test_bench_runs_on_a_tiny_setting():
-    r = run_cli("bench", "--profiles", "fast", "--runs", "3", "--repeat", "2", "--no-server", "--scale", "3000")
+def test_bench_runs_on_a_tiny_setting(small_bank):
+    r = run_cli("bench", "--profiles", "fast", "--runs", "3", "--repeat", "2", "--no-server", "--scale", "3000",
+                env_extra={"RETRIEVAL_BANK": str(small_bank)}, timeout=900)
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout.strip().splitlines()[-1])
     median, runs = figures["profiles"][0], figures["runs"]

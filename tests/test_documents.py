@@ -23,13 +23,14 @@ QUESTION = "Can I drive myself home after my ketamine infusion?"
 
 
 @pytest.fixture()
-def fast(tmp_path, corpus_copy):
-    """Settings over a writable corpus copy and an empty index (MiniLM only, for speed)."""
-    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+def fast(tmp_path, corpus_copy, small_bank):
+    """Settings over a writable corpus copy and an empty index (MiniLM only and a sample of the bank, for speed)."""
+    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="fast")
 
 
 def cli_env(s: Settings) -> dict:
-    return {"RETRIEVAL_CORPUS": str(s.corpus_dir), "RETRIEVAL_INDEX": str(s.index_dir), "RETRIEVAL_PROFILE": s.profile}
+    return {"RETRIEVAL_CORPUS": str(s.corpus_dir), "RETRIEVAL_INDEX": str(s.index_dir), "RETRIEVAL_PROFILE": s.profile,
+            "RETRIEVAL_BANK": str(s.bank_dir)}
 
 
 def verbatim(s: Settings, result) -> bool:

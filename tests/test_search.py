@@ -1,5 +1,4 @@
-"""Ranking: which words of a message the abstention checks, and on a large index only FAISS's and
-BM25's candidates scored, ranking alike."""
+"""Ranking: on a large index only FAISS's and BM25's candidates scored, ranking alike; fusion, highlight, key words."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import pytest
 from retrieval.answer import Engine
 from retrieval.evaluate import load_gold
 from retrieval.safety import check_input
-from retrieval.search import context_words, fuse, key_words
+from retrieval.search import fuse, key_words
 from conftest import ROOT
 
 
@@ -21,8 +20,12 @@ def candidate_engine(settings):
     return Engine(replace(settings, search=replace(settings.search, exhaustive_up_to=0, candidates=15, scale_sample=15)))
 
 
+def rank(searcher, text: str):
+    return searcher.rank(searcher.encode([text])[0])
+
+
 def test_small_index_scores_every_passage(engine):
-    r = engine.searcher.rank("is ketamine addictive")
+    r = rank(engine.searcher, "is ketamine addictive")
     assert engine.searcher.exhaustive and len(r.order) == len(engine.index.chunks)
 
 
@@ -32,7 +35,7 @@ def test_large_index_scores_only_candidates_and_ranks_alike(engine, candidate_en
     same_first = 0
     for it in items:
         text = check_input(it["question"])[1]
-        every, some = engine.searcher.rank(text), candidate_engine.searcher.rank(text)
+        every, some = rank(engine.searcher, text), rank(candidate_engine.searcher, text)
         assert 15 <= len(some.order) <= 60 < n  # three signals' top 15 and 15 sampled, never all 100
         others = np.setdiff1d(np.arange(n), some.order)
         assert np.isneginf(some.fused[others]).all() and (some.dense["minilm"][others] == -1).all()
@@ -55,7 +58,7 @@ def test_answers_from_candidates_stay_verbatim(candidate_engine):
 def test_candidate_scores_equal_scoring_everything(engine, candidate_engine):
     """Sampled passages' vectors are kept in memory, the others read from FAISS: same cosines either way."""
     n = len(engine.index.chunks)
-    every, some = engine.searcher.rank("is ketamine addictive"), candidate_engine.searcher.rank("is ketamine addictive")
+    every, some = rank(engine.searcher, "is ketamine addictive"), rank(candidate_engine.searcher, "is ketamine addictive")
     sampled = candidate_engine.searcher._sample
     assert 0 < len(sampled) < len(some.order) < n
     for key in engine.encoders:
@@ -71,22 +74,6 @@ def test_shared_trigrams_measures_copied_words():
     assert shared_trigrams(sentence, "Driving is allowed the next day.") == 0.0
     assert 0.0 < shared_trigrams(sentence, "Driving is not a problem.") < 0.5
     assert shared_trigrams("", sentence) == 0.0
-
-
-def test_context_words_are_those_before_the_question_only():
-    assert context_words("I have been depressed for years. Does ketamine cause nausea?") == {
-        "have", "been", "depressed", "for", "years"}  # "i" is one letter: no word
-    assert context_words("I have been depressed for years. does ketamine cause nausea") == {
-        "have", "been", "depressed", "for", "years"}  # no "?": the last sentence is the question
-    assert context_words("My dad has tinnitus. Is ketamine addictive? Does it cause nausea?") == {"my", "dad", "has", "tinnitus"}
-    assert context_words("I drink too much. Can ketamine help me drink less?") == {"too", "much"}
-
-
-def test_no_context_words_without_a_sentence_before_or_a_topic_after():
-    assert context_words("Does ketamine cause nausea?") == set()
-    assert context_words("How is ketamine given? Is it an IV drip?") == set()  # the first sentence asks already
-    # the question's own words are all function words: what came before is its topic
-    assert context_words("I have high blood pressure. Is it safe for me?") == set()
 
 
 def test_key_words_keep_a_possessives_noun_and_drop_contractions():

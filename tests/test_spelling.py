@@ -4,7 +4,6 @@ import pytest
 
 from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, misspell
-from retrieval.safety import is_crisis
 from retrieval.spelling import Speller, english_words, source_counts
 
 # words as the sources would have them: domain words an English dictionary lacks, and a word
@@ -48,8 +47,7 @@ def test_the_index_holds_the_dictionary(engine):
 
 
 def test_crisis_is_recognised_through_a_misspelling(engine):
-    """Safety reads the corrected message too: a misspelt crisis message still gets emergency resources first."""
-    assert not is_crisis("i keep thinking about sucide")
+    """Safety reads the corrected message: a misspelt crisis message still gets emergency resources first."""
     result = engine.ask("i keep thinking about sucide")
     assert result.status == "crisis" and result.searched_for == "i keep thinking about suicide"
 
