@@ -7,13 +7,11 @@ for the chat too. A request that arrives before they are ready waits for them; n
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 from functools import partial
 
 import uvicorn
-
 
 # Served by the API app alone while the chat is still loading (the path as the client sent it).
 EARLY_PATHS = {"/api/ask"}
@@ -115,11 +113,12 @@ class Deferred:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs every CPU build it probes, misses included
     from retrieval.config import Settings
     from retrieval.connections import bounded_protocol, connection_cap
 
-    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "7860"))
     settings = Settings()
+    host, port = settings.web.host, settings.web.port
     deferred = Deferred(build_api=partial(api_app, settings))
     # `kill -HUP <pid>` makes a running app load the newest index now (it also notices on its own).
     signal.signal(signal.SIGHUP, lambda *_: deferred.api and deferred.api.state.service.reload())

@@ -51,7 +51,7 @@ class Engine:
         # A question's scoring is a few small matrix-vector products: BLAS's extra threads only
         # spin beside the encoder's (measured: CPU per question 5.7 -> 3.5 ms, and faster too).
         threadpool_limits(1, user_api="blas")
-        self.encoders = load_encoders(self.settings.encoders)
+        self.encoders = load_encoders(self.settings.encoders, self.settings.models)
         self.index = index or index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
         self.bank, self.learned = self.index.bank, self.index.learned

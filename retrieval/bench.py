@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_GOLD, ROOT, Settings, model_dir
+from .config import DEFAULT_GOLD, ROOT, Settings
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -79,7 +79,7 @@ def build_time(settings: Settings) -> float:
     from .embedding import load_encoders
     from .index import build
 
-    encoders = load_encoders(settings.encoders)
+    encoders = load_encoders(settings.encoders, settings.models)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         build(replace(settings, index_dir=Path(tmp)), encoders, progress=False)
@@ -96,7 +96,7 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PORT": str(port), "RETRIEVAL_INDEX": str(settings.index_dir), "RETRIEVAL_PROFILE": settings.profile,
-           "RETRIEVAL_MODELS": str(model_dir())}  # the export this process made, as `make run` finds it
+           "RETRIEVAL_MODELS": str(settings.models.models_dir)}  # the export this process made, as `make run` finds it
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
@@ -252,7 +252,7 @@ def profile_row(profile: str, runs: int, with_server: bool) -> dict:
         from .index import build
 
         s = replace(settings, index_dir=Path(tmp))
-        build(s, load_encoders(s.encoders), progress=False)
+        build(s, load_encoders(s.encoders, s.models), progress=False)
         row = {"profile": profile, "encoders": list(s.encoders), **in_process(s, runs)}
         row["build_s"] = build_time(s)
         if with_server:
@@ -272,7 +272,7 @@ def scale(n: int, queries: int = 200, k: int = 10) -> dict:
     settings = Settings(profile="fast")
     from .embedding import load_encoders
 
-    enc = load_encoders(settings.encoders)["minilm"]
+    enc = load_encoders(settings.encoders, settings.models)["minilm"]
     from .chunking import chunk_corpus
     from .corpus import read_corpus
 

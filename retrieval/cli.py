@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .config import DEFAULT_GOLD, Settings
 from .bank import BankError
+from .config import DEFAULT_GOLD, Settings
 from .corpus import CorpusError
 from .index import IndexUnavailable
 
@@ -93,7 +93,7 @@ def _build(args, settings: Settings) -> int:
     from .embedding import load_encoders
 
     try:
-        m = build(settings, load_encoders(settings.encoders))
+        m = build(settings, load_encoders(settings.encoders, settings.models))
     except OSError as e:  # a full disk, a folder it may not write: the live index was not touched
         print(f"error: the index could not be written ({e}); the live index is unchanged", file=sys.stderr)
         return 2

