@@ -68,7 +68,7 @@ def classify(text: str) -> list[Paragraph]:
     """Label every paragraph and sentence of a document as passage material or not, with why."""
     paras = [Paragraph(p, sentences=[Sentence(s) for s in sentences(text, p)]) for p in paragraphs(text)]
     in_footer = False
-    for i, p in enumerate(paras):
+    for p in paras:
         body = text[p.span.start : p.span.end]
         if in_footer or _FOOTER.search(body) and word_count(body) <= 20:
             in_footer = True
@@ -83,7 +83,7 @@ def classify(text: str) -> list[Paragraph]:
             _drop(p, "heading")
             p.kind = "heading"
     _mark_teaser_runs(text, paras)
-    for i, p in enumerate(paras):
+    for p in paras:
         if p.kind != "body":
             continue
         for j, s in enumerate(p.sentences):

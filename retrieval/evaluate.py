@@ -300,7 +300,7 @@ def report(engine: Engine, path: Path, verbose: bool = False) -> str:
     rows = ranking_table(engine, items)
     bm25_r1, dense_r1 = rows[0][1], rows[1][1]
     for label, r1, r3, mrr in rows:
-        ratio = lambda b: f"{r1 / b:5.2f}x" if b else "   n/a"  # noqa: E731
+        ratio = lambda b, r1=r1: f"{r1 / b:5.2f}x" if b else "   n/a"  # noqa: E731
         lines.append(f"  {label:42s} {r1:.2f}  {r3:.2f}  {mrr:.2f}   {ratio(bm25_r1)}      {ratio(dense_r1)}")
     typed = misspell(items)
     if any(it.get("kind", "in") == "in" for it in typed):

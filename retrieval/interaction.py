@@ -76,7 +76,7 @@ class TokenStore:
     ends: np.ndarray
 
     @classmethod
-    def from_passages(cls, per_passage: list[np.ndarray]) -> "TokenStore":
+    def from_passages(cls, per_passage: list[np.ndarray]) -> TokenStore:
         lengths = np.array([len(v) for v in per_passage], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         return cls(np.concatenate(per_passage).astype(np.float32), offsets[:-1], offsets[1:])
@@ -89,7 +89,7 @@ class TokenStore:
         np.save(folder / "token_offsets.npy", np.concatenate([self.starts, self.ends[-1:]]).astype(np.int64))
 
     @classmethod
-    def load(cls, folder: Path, key: str) -> "TokenStore":
+    def load(cls, folder: Path, key: str) -> TokenStore:
         vectors = np.load(folder / f"tokens-{key}.npy", mmap_mode="r")
         offsets = np.load(folder / "token_offsets.npy", allow_pickle=False)
         if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != len(vectors) or np.any(np.diff(offsets) < 1):

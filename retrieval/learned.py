@@ -47,7 +47,7 @@ class Learned:
         (folder / "learned.json").write_text(json.dumps(data) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> "Learned":
+    def load(cls, folder: Path) -> Learned:
         data = json.loads((folder / "learned.json").read_text(encoding="utf-8"))
         d = data["decision"]
         crisis = CrisisModel(Mlp.load(folder, "crisis-meaning"), NgramModel.load(folder, "crisis-words"), data["crisis_threshold"])

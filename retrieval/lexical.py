@@ -41,7 +41,7 @@ class Lexical:
         self._table, self._pair_table = _dense_table(retriever), _dense_table(pairs)
 
     @classmethod
-    def build(cls, texts: list[str]) -> "Lexical":
+    def build(cls, texts: list[str]) -> Lexical:
         retriever = bm25s.BM25()
         retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer, show_progress=False), show_progress=False)
         vocab: dict[str, int] = {}
@@ -55,7 +55,7 @@ class Lexical:
         self._pairs.save(str(folder / "pairs"))
 
     @classmethod
-    def load(cls, folder: Path) -> "Lexical":
+    def load(cls, folder: Path) -> Lexical:
         return cls(bm25s.BM25.load(str(folder)), bm25s.BM25.load(str(folder / "pairs")))
 
     def idf(self, terms: list[str]) -> dict[str, float]:

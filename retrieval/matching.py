@@ -97,7 +97,7 @@ class Bank:
             np.save(folder / f"bank-{key}.npy", v.astype(np.float32))
 
     @classmethod
-    def load(cls, folder: Path, keys, n_chunks: int) -> "Bank":
+    def load(cls, folder: Path, keys, n_chunks: int) -> Bank:
         entries = []
         for line in (folder / "bank.jsonl").read_text(encoding="utf-8").splitlines():
             d = json.loads(line)

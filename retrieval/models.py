@@ -34,11 +34,11 @@ class Linear:
                 "intercept": self.intercept.tolist(), "classes": self.classes}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Linear":
+    def from_json(cls, d: dict) -> Linear:
         return cls(d["mean"], d["scale"], d["coef"], d["intercept"], d["classes"])
 
     @classmethod
-    def fit(cls, x: np.ndarray, y, c: float = 1.0, balanced: bool = False) -> "Linear":
+    def fit(cls, x: np.ndarray, y, c: float = 1.0, balanced: bool = False) -> Linear:
         """Fit with scikit-learn (imported here: only builds train)."""
         from sklearn.linear_model import LogisticRegression
 
@@ -68,11 +68,11 @@ class Mlp:
             np.save(folder / f"{name}-{part}.npy", getattr(self, part))
 
     @classmethod
-    def load(cls, folder: Path, name: str) -> "Mlp":
+    def load(cls, folder: Path, name: str) -> Mlp:
         return cls(*(np.load(folder / f"{name}-{part}.npy", allow_pickle=False) for part in ("mean", "scale", "w1", "b1", "w2", "b2")))
 
     @classmethod
-    def fit(cls, x: np.ndarray, y, hidden: int, alpha: float, seed: int = 0) -> "Mlp":
+    def fit(cls, x: np.ndarray, y, hidden: int, alpha: float, seed: int = 0) -> Mlp:
         from sklearn.neural_network import MLPClassifier
 
         x = np.asarray(x, dtype=np.float32)

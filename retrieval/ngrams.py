@@ -81,13 +81,13 @@ class NgramModel:
             np.save(folder / f"{name}-{part}.npy", getattr(self, part))
 
     @classmethod
-    def load(cls, folder: Path, name: str) -> "NgramModel":
+    def load(cls, folder: Path, name: str) -> NgramModel:
         d = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         arrays = {p: np.load(folder / f"{name}-{p}.npy", allow_pickle=False) for p in ("char_idf", "word_idf", "coef")}
         return cls(d["chars"], arrays["char_idf"], d["words"], arrays["word_idf"], arrays["coef"], d["intercept"])
 
     @classmethod
-    def fit(cls, texts: list[str], y, c: float, max_chars: int = 30_000, max_words: int = 20_000) -> "NgramModel":
+    def fit(cls, texts: list[str], y, c: float, max_chars: int = 30_000, max_words: int = 20_000) -> NgramModel:
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression

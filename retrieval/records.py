@@ -41,7 +41,7 @@ class Chunk:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Chunk":
+    def from_json(cls, d: dict) -> Chunk:
         return cls(**{**d, "sentences": tuple(tuple(s) for s in d.get("sentences", ()))})
 
 

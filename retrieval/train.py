@@ -13,9 +13,9 @@ from .bank import Entry
 from .crisis import FLOOR, CrisisModel, units
 from .decision import Decision, feature_names, features
 from .learned import Learned
+from .matching import Bank
 from .models import Linear, Mlp
 from .ngrams import NgramModel
-from .matching import Bank
 from .search import Query, Searcher
 
 FOLDS = 5

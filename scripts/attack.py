@@ -137,7 +137,7 @@ def main() -> int:
         for name, attack in attacks(args.url).items():
             before, peak, done = rss_mb(args.pid), [0.0], threading.Event()
 
-            def sample():
+            def sample(done=done, peak=peak):
                 while not done.is_set():
                     peak[0] = max(peak[0], rss_mb(args.pid))
                     time.sleep(0.02)

@@ -9,8 +9,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from support import run_cli
 
-from conftest import ROOT, run_cli
 from retrieval.bank import TOPICS, add_faq, find_quote, link, load_bank
 from retrieval.chunking import chunk_corpus
 from retrieval.corpus import read_corpus

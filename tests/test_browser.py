@@ -1,8 +1,7 @@
 """A real browser (Debian's Chromium driven by Playwright) asks a question in the chat."""
 
 import pytest
-
-from conftest import ARTIFACTS, CHROMIUM
+from support import ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)")
 

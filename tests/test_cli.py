@@ -4,8 +4,8 @@ import json
 import statistics
 
 import pytest
+from support import ROOT, SHARED_DEV, gold_items, run_cli
 
-from conftest import ROOT, SHARED_DEV, gold_items, run_cli
 from retrieval.records import STATUSES
 
 OWN_ROBUST = gold_items(ROOT / "tests" / "gold.jsonl", "robust")

@@ -9,8 +9,8 @@ import time
 
 import httpx
 import pytest
+from support import ROOT, run_cli, running_app
 
-from conftest import ROOT, run_cli, running_app
 from retrieval.answer import Engine
 from retrieval.config import Settings
 from retrieval.corpus import CorpusError, read_corpus

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ask_in_new_process
+from support import ask_in_new_process
 
 from retrieval import config, e5model, embedding
 from retrieval.chunking import chunk_corpus

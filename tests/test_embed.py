@@ -7,8 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-
-from conftest import ARTIFACTS, CHROMIUM, free_port, running_app
+from support import ARTIFACTS, CHROMIUM, free_port, running_app
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)")
 

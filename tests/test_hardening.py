@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-
-from conftest import run_cli, running_app
+from support import run_cli, running_app
 
 MB = 1024 * 1024
 LIMITS = {"RATE_LIMIT_PER_MINUTE": "30", "RATE_LIMIT_BURST": "10", "IDLE_TIMEOUT": "2", "REQUEST_TIMEOUT": "4"}

@@ -2,8 +2,8 @@
 
 import bm25s
 import numpy as np
+from support import ROOT, gold_items
 
-from conftest import ROOT, gold_items
 from retrieval.lexical import _stemmer, terms, tokenize
 
 

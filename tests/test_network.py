@@ -7,8 +7,7 @@ import time
 
 import httpx
 import pytest
-
-from conftest import running_app
+from support import running_app
 
 STRACE = shutil.which("strace")
 # connect/sendto/sendmsg to an IPv4 or IPv6 address, as strace prints them

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import ask_in_new_process
+from support import ask_in_new_process
 
 from retrieval import config, embedding, onnxmodel
 from retrieval.chunking import chunk_corpus

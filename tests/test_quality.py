@@ -1,8 +1,8 @@
 """Quality floors on the project's own gold set (tests/gold.jsonl), measured with the real pipeline."""
 
 import pytest
+from support import ROOT
 
-from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, wrapped
 
 FLOORS = {"r1": 0.85, "r3": 0.95, "mrr5": 0.90, "out_abstain": 0.90}  # issue 3's targets for this set

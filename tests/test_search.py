@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from support import ROOT
 
 from retrieval.answer import Engine
 from retrieval.evaluate import load_gold
 from retrieval.safety import check_input
 from retrieval.search import fuse, key_words
-from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,6 @@ def test_key_words_keep_a_possessives_noun_and_drop_contractions():
 
 def test_highlight_prefers_the_sentence_holding_the_questions_rare_words():
     from retrieval.answer import highlight
-
     from retrieval.lexical import tokenize
 
     sentences = [frozenset(t) for t in tokenize(["Recreational misuse has made ketamine popular.",

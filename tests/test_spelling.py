@@ -1,8 +1,8 @@
 """Spelling correction of questions: what is corrected, what is left alone, and what it buys."""
 
 import pytest
+from support import ROOT
 
-from conftest import ROOT
 from retrieval.evaluate import evaluate, load_gold, misspell
 from retrieval.spelling import Speller, english_words, source_counts
 

@@ -4,8 +4,8 @@ import json
 
 import httpx
 import pytest
+from support import ROOT, SHARED_DEV, gold_items
 
-from conftest import ROOT, SHARED_DEV, gold_items
 from retrieval.records import STATUSES
 from retrieval.service import Service
 from retrieval.web import render_result, respond, user_bubble
