@@ -2,7 +2,7 @@
 
 `python -m retrieval bench` prints a table per profile and ends with one JSON line of the
 figures; `--repeat N` runs every profile N times in turn and reports the medians, since this
-machine's speed drifts by 10-25% over a day; `--scale N` measures the dense index alone on N
+machine's speed drifts over a day; `--scale N` measures the dense index alone on N
 synthetic passages. A benchmark, not a test: the numbers depend on the machine and its load
 (the load average is printed with every run).
 """
@@ -135,9 +135,8 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
 def throughput(port: int, pid: int | None, questions: list[str], clients: int) -> dict:
     """Questions per second from `clients` keep-alive connections, and the CPU each side spent.
 
-    The clients share the server's cores, so each is a bare socket sending prepared requests:
-    0.05 ms of CPU per request, where an httpx client thread took 0.7 ms (both measured here),
-    which the server then could not use.
+    The clients share the server's cores, so each is a bare socket sending prepared requests: an
+    httpx client thread cost many times more CPU, which the server then could not use.
     """
     import socket
     import threading

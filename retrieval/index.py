@@ -50,9 +50,7 @@ from .spelling import english_words, source_counts
 
 KEEP_BUILDS = 2  # the live one and the previous one
 TOKENS_FORMAT = 1  # which pieces of a passage are kept (interaction.passage_pieces): bump when that changes
-# Above this many passages exact search costs more than a few ms a question: switch to IVF.
-# IVF beat HNSW (M 32, efConstruction 80) on `bench --scale`: at 1M passages built in 85 s vs
-# 153-260 s, p95 4.7 ms at recall@10 0.988 vs 5.6-6.7 ms at 0.944-0.958, and smaller.
+# Above this many passages exact search costs more than a few ms a question: switch to IVF (docs/decisions.md).
 APPROX_ABOVE = 50_000
 IVF_LISTS_PER_SQRT_N = 4  # nlist = 4 * sqrt(n), trained on up to 50 vectors per list
 TARGET_RECALL = 0.95  # on blended, noisy sample queries, harder than real questions (see README)

@@ -103,11 +103,8 @@ class TokenStore:
         question token's best cosine over all of those passages' tokens (k,).
 
         One small product per passage, on its rows in place, written into one buffer that a single
-        reduction maxes per passage. Gathering the passages' rows into one matrix first (numpy, or a
-        Gather+Gemm onnxruntime graph on the encoder's threads) copies 1-2 MB a question: for 15
-        passages the graph took 287-369 us just after an encoding, products in place 213-256 us
-        (two interleaved runs of 300 questions); a max per passage instead of the one reduction
-        cost 341 us against 314 (slow day, 600 questions, each just after an encoding)."""
+        reduction maxes per passage: gathering the rows into one matrix first copied megabytes a
+        question and was slower (docs/decisions.md)."""
         positions = np.asarray(positions, dtype=np.int64)
         if not len(positions):
             return np.zeros(0, dtype=np.float32), np.zeros(len(question), dtype=np.float32)

@@ -106,8 +106,7 @@ DENSE_CELLS = 4_000_000
 def _dense_table(retriever: bm25s.BM25) -> np.ndarray | None:
     """bm25s's precomputed scores as a dense (term, passage) array for a small index, or None.
 
-    A question's scores are then the sum of its terms' rows (a few microseconds), where bm25s's
-    sparse sum costs about 40 us a question, a tenth of the fast profile's time beside its encoder.
+    A question's scores are then the sum of its terms' rows, faster than bm25s's sparse sum.
     Same numbers: tests/test_lexical.py compares both. Kept only for the plain BM25 variants
     (no score for absent terms)."""
     s = retriever.scores

@@ -1,11 +1,9 @@
 """MiniLM as an ONNX graph: exported once from sentence-transformers, checked against it, run by onnxruntime.
 
-Why: sentence-transformers needs PyTorch in the serving process (about 350 MB more resident
-memory and 6 ms per question on 2 cores); the same graph in onnxruntime gives the same vectors
-(cosine 1.0000 with sentence-transformers on every check text) in about 1.4 ms. The export is a
-cache beside the index (`index/models/`); if onnxruntime is missing or the check fails,
-MiniLM runs through sentence-transformers as before. float32, not int8: a dynamic int8
-quantisation was 2x faster again but moved vectors (cosine 0.94-0.97), so quality would move too.
+Why: sentence-transformers needs PyTorch in the serving process (far more memory, and slower); the
+same graph in onnxruntime gives the same vectors. The export is a cache beside the index
+(`index/models/`); if onnxruntime is missing or the check fails, MiniLM runs through
+sentence-transformers. float32, not int8: int8 quantisation moved the vectors, so quality would move too.
 """
 
 from __future__ import annotations
@@ -65,8 +63,7 @@ class OnnxMiniLM:
 
     def _forward(self, texts: list[str], batch_size: int, tokens: bool):
         vectors, per_text = [], [None] * len(texts)
-        # sorted by length, so each batch pads to about its own texts' length (MiniLM's share of a
-        # full build: 1.7 -> 1.3 s)
+        # sorted by length, so each batch pads to about its own texts' length
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for i in range(0, len(texts), batch_size):
             rows = order[i : i + batch_size]
@@ -100,7 +97,6 @@ def session(model: str | bytes, threads: int):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # idle worker threads sleep instead of spinning, which burnt the other core's time
-    # (measured with bench: CPU per question 5.9 -> 3.7 ms, 8-client throughput 224 -> 273 req/s)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 

@@ -83,8 +83,8 @@ class Result:
         """The contract's object, with `id` only when the message had one and `searched_for` only
         when a misspelt word was corrected; suggestions and follow-ups as {"question": ...} objects.
 
-        Written out rather than dataclasses.asdict, which deep-copies every value (19 us vs 0.6 us,
-        on the web server's event loop for every answer). tests/test_records.py checks both agree."""
+        Written out rather than dataclasses.asdict, which deep-copies every value on the web server's
+        event loop for every answer. tests/test_records.py checks both agree."""
         d = {"question": self.question, "status": self.status, "message": self.message,
              "passages": [p.to_json() for p in self.passages]}
         if self.id is not None:

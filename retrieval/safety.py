@@ -138,8 +138,7 @@ def topic_of(text: str) -> str:
     """The message without the greetings and preambles before its question and the thanks after it
     ("Hi! Is ketamine addictive? Thanks!" -> "Is ketamine addictive?", "Sorry if this is a dumb
     question, but ...", "... I'm asking for my mother."); the message itself when nothing else is
-    left. They count as topic words the sources lack: with them around its questions the own set's
-    Recall@1 fell from 0.92 to 0.62, with 31% of answerable ones refused (evaluate.WRAPPERS, none set aside)."""
+    left. They count as topic words the sources lack (`eval` measures them: evaluate.WRAPPERS)."""
     topic = text
     while (m := _OPENING.match(topic)) and m.end() < len(topic):
         topic = topic[m.end() :]
@@ -153,8 +152,7 @@ SHOUTING_LETTERS = 8  # fewer letters in capitals may be an acronym alone ("PTSD
 
 def normalize(text: str) -> str:
     """NFKC (full-width letters, ligatures), typographic apostrophes, collapsed white space, and a
-    message typed in capitals lower-cased: e5 reads case, and ALL CAPS questions lost the answer
-    (own set Recall@1 0.92 -> 0.75, 15% of answerable ones refused; dev 0.73 -> 0.57)."""
+    message typed in capitals lower-cased: e5 reads case, and ALL CAPS questions lost the answer."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
     letters = [ch for ch in text if ch.isalpha()]
     if len(letters) >= SHOUTING_LETTERS and sum(ch.isupper() for ch in letters) > 0.8 * len(letters):

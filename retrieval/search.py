@@ -61,7 +61,7 @@ def _function_words() -> frozenset[str]:
 def _english_stop_words() -> frozenset[str]:
     """scikit-learn's English stop words (the Glasgow IR list), read from its one data module.
 
-    Importing the list the usual way imports all of scikit-learn: 71 MB resident and 0.5 s.
+    Importing the list the usual way imports all of scikit-learn, which the serving process does without.
     """
     import importlib.util
 
@@ -101,8 +101,7 @@ def question_tokens(per_text: list[tuple[np.ndarray, list[str]]]) -> list[np.nda
 
 def fuse(signals: list[np.ndarray], weights: list[float], ref: np.ndarray | slice = slice(None)) -> np.ndarray:
     """The weighted sum of the signals, each standardised by the mean and spread of its values at `ref`
-    (all by default; a signal without spread adds nothing): one product for all of them (one z-score
-    per signal took 78 of a question's 1,230 us of work besides the encoder, slow day).
+    (all by default; a signal without spread adds nothing): one product for all of them.
     Sums and a dot product rather than mean() and std(), which cost their Python layer."""
     x = np.stack(signals)
     r = x[:, ref]
@@ -126,7 +125,7 @@ class Searcher:
         # A small index's vectors are kept as one matrix (one product scores all); a large one's
         # are read from FAISS for the candidates only, not copied.
         self._matrix = {k: index.passages[k].reconstruct_n(0, self._n) for k in encoders} if self.exhaustive else {}
-        # likewise the sentence vectors: a small index's in memory (indexing a memory map costs 15 us a question)
+        # likewise the sentence vectors: a small index's in memory (indexing a memory map costs time each question)
         self._sentences = {k: np.asarray(v) if self.exhaustive else v for k, v in index.sentence_vectors.items()}
         self._owner = index.sentence_owner
         counts = np.bincount(self._owner, minlength=self._n)
@@ -136,13 +135,11 @@ class Searcher:
         self._first = np.concatenate([[0], np.cumsum(counts)])  # sentences are stored in chunk order
         size = min(self._n, settings.scale_sample)
         self._sample = np.sort(np.random.default_rng(0).choice(self._n, size, replace=False))
-        # The sample is scored for every question: its vectors are kept rather than read from FAISS
-        # each time (at 1M passages that read was 2 of the ranking's 8 ms). 3 MB per encoder.
+        # The sample is scored for every question: its vectors are kept rather than read from FAISS each time.
         self._sample_vectors = {} if self.exhaustive else {
             k: index.passages[k].reconstruct_batch(self._sample.astype(np.int64)) for k in encoders}
         _function_words()  # pay the import while loading, not on the first question
-        # each sentence's stemmed words (for the highlight): a small index's made once, here (5 ms for
-        # 100 passages), as making them for the shown passages cost 0.2 ms a question; a larger one's
+        # each sentence's stemmed words (for the highlight): a small index's made once, here; a larger one's
         # on demand, not held in memory
         small = self._n <= SENTENCE_TERMS_UP_TO
         self._sentence_terms = [self._terms_of(pos) for pos in range(self._n)] if small else None

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 
-TYPICAL_SECONDS = 0.05  # an ordinary question's answer takes 5-25 ms; a 1,000-character one up to 150 ms
+TYPICAL_SECONDS = 0.05  # about an ordinary answer's time: what a request is charged at least
 
 
 class FairSlots:
