@@ -164,14 +164,10 @@ def _crisis(data: BankData, served: list[np.ndarray], signals: dict[int, np.ndar
 
     served[i]: the embeddings of message i's units as the server reads them (crisis.units: the whole
     message, then its sentences); signals[i]: a crisis message's own danger sign. A crisis message trains as
-    its danger sign, and as its whole text when the sign is most of it: a danger sentence inside an ordinary
-    question, taught whole, made long questions about sessions look like crises. Its other sentences may be
-    ordinary, so they do not train; every unit of every other message is a negative."""
+    its whole text and as its danger sign (its other sentences may be ordinary, so they do not train); every
+    unit of every other message is a negative. Training some on their sign alone raised false crises
+    (docs/decisions.md)."""
     rows, texts, y, owner, trains = [], [], [], [], []
-
-    def mostly_sign(i: int) -> bool:  # the danger sign is most of the message, not a sentence inside a question
-        return len(data.entries[i].signal) >= len(data.texts[i]) / 2
-
     for i, embedded in enumerate(served):
         crisis = data.kind[i] == "crisis"
         parts = units(data.texts[i])
@@ -180,7 +176,7 @@ def _crisis(data: BankData, served: list[np.ndarray], signals: dict[int, np.ndar
             texts.append(parts[j])
             y.append(int(crisis))
             owner.append(i)
-            trains.append(not crisis or (j == 0 and (len(embedded) == 1 or i not in signals or mostly_sign(i))))
+            trains.append(not crisis or j == 0)
         if i in signals:
             rows.append(signals[i])
             texts.append(data.entries[i].signal)

@@ -131,7 +131,9 @@ def test_a_danger_sign_in_the_middle_of_a_long_question_is_a_crisis(engine):
     ordinary = ("hi, quick question about the infusions. how long does each session take, and can i drive home "
                 "afterwards or do i need someone to pick me up? also does insurance usually cover any of it")
     with_danger = ordinary.replace("pick me up?", "pick me up? not that it matters, i have been saving my pills for when i finally do it.")
-    assert engine.ask(ordinary).status != "crisis"
+    # The ordinary message itself may be a false alarm (recall first: docs/decisions.md); its danger sentence
+    # must count far above it.
+    assert engine.read(with_danger).crisis
     result = engine.ask(with_danger)
     assert result.status == "crisis" and "988" in result.message
 
