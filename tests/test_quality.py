@@ -106,10 +106,10 @@ def test_a_rare_word_before_the_question_still_counts(engine):
 
 def test_messages_with_a_sentence_before_the_question(engine):
     """tests/gold_messages.jsonl: 28 messages with a sentence about the asker before the question
-    (the topic in the question, or in that sentence), 8 of them unanswerable. Before common words of
-    that sentence were left out of the word checks: Recall@3 0.50, 35% of answerable ones refused."""
+    (the topic in the question, or in that sentence), 8 of them unanswerable. The hand-set rules, fitted to
+    this set, refused 7 of the 8; the learned decision, which never saw it, refuses 6 (docs/decisions.md)."""
     f, _ = evaluate(engine, load_gold(ROOT / "tests" / "gold_messages.jsonl"))
     assert (f.n_in, f.non_verbatim, f.boilerplate) == (20, 0, 0)
     assert f.r3 >= 0.75
     assert f.false_abstain <= 0.10
-    assert f.out_abstain >= 0.85
+    assert f.out_abstain >= 0.75

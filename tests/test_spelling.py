@@ -60,8 +60,8 @@ def test_the_answer_says_what_was_searched_for(engine):
 
 
 def test_misspelt_gold_questions_keep_their_answers(engine):
-    """The own gold set with one topic word of each question misspelt (seeded): without correction
-    Recall@1 was 0.46 and 42% of in-scope questions were refused; with it 0.88 and 2% (README)."""
+    """The own gold set with one topic word of each question misspelt (seeded). Matching through the bank's
+    paraphrases made typos cost less than they did, but correction still wins answers back (eval prints both)."""
     items = load_gold(ROOT / "tests" / "gold.jsonl")
     typed = misspell(items)
     assert sum(a["question"] != b["question"] for a, b in zip(items, typed)) >= 60  # the typos are really there
@@ -73,4 +73,4 @@ def test_misspelt_gold_questions_keep_their_answers(engine):
         without, _ = evaluate(engine, typed)
     finally:
         engine.speller = speller
-    assert without.r1 < f.r1 - 0.2  # the test above cannot pass by the typos being harmless
+    assert without.r1 < f.r1 - 0.05 and without.r3 < f.r3 - 0.05  # the typos are not harmless
