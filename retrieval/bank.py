@@ -244,8 +244,11 @@ def add_faq(bank_dir: Path, corpus_dir: Path, file: Path) -> tuple[int, Path]:
         if question in known:
             continue
         known.add(question)
-        lines.append({"batch": f"clinic-{len(existing) + len(lines) + 1:04d}", "question": question, "source": found[0],
-                      "quote": answer, "register": "formal", "lang": str(row.get("lang") or "en")})
+        line = {"batch": f"clinic-{len(existing) + len(lines) + 1:04d}", "question": question, "source": found[0],
+                "quote": answer, "register": "formal", "lang": str(row.get("lang") or "en")}
+        if found[1:]:  # every document that says it answers the question
+            line["also"] = [{"source": s, "quote": answer} for s in found[1:]]
+        lines.append(line)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a", encoding="utf-8") as f:
         for line in lines:

@@ -1,6 +1,8 @@
 """The clinic's own documents: add, remove, incremental rebuild, rollback, killed builds, hot reload."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,20 +14,39 @@ import pytest
 from support import ROOT, run_cli, running_app
 
 from retrieval.answer import Engine
+from retrieval.bank import add_faq
+from retrieval.builder import build
 from retrieval.config import Settings
 from retrieval.corpus import CorpusError, read_corpus
 from retrieval.documents import add_document, remove_document
 from retrieval.embedding import load_encoders
-from retrieval.index import _verify, build, live_folder, load, read_manifest, rollback, staleness
+from retrieval.index import _verify, live_folder, load, read_manifest, rollback, staleness
 
 HTML = ROOT / "tests" / "data" / "aftercare.html"
-QUESTION = "Can I drive myself home after my ketamine infusion?"
+QUESTION = "Can someone drive me home after an infusion?"  # the clinic's own question for the new document
 
 
 @pytest.fixture()
 def fast(tmp_path, corpus_copy, small_bank):
-    """Settings over a writable corpus copy and an empty index (MiniLM only and a sample of the bank, for speed)."""
-    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=small_bank, profile="fast")
+    """Settings over writable copies of the corpus and of a sample of the bank, and an empty index (MiniLM only, for speed)."""
+    shutil.copytree(small_bank, tmp_path / "bank")
+    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", bank_dir=tmp_path / "bank", profile="fast")
+
+
+def add_aftercare(s: Settings, title="Aftercare after a ketamine infusion", publisher="Sunrise Clinic"):
+    """Add a document as a clinic does: the document, and its own question (the bank learned that the
+    articles say nothing of driving home; the new document does)."""
+    source = add_document(s.corpus_dir, HTML, title, publisher)
+    add_clinic_question(s)
+    return source
+
+
+def add_clinic_question(s: Settings) -> None:
+    """QUESTION into the bank (retrieval add --faq), linked to every document that answers it."""
+    faq = s.index_dir.parent / "faq.jsonl"
+    faq.write_text(json.dumps({"question": QUESTION, "answer": "every patient must arrange for a friend or family member "
+                                                              "to drive them home."}) + "\n", encoding="utf-8")
+    add_faq(s.bank_dir, s.corpus_dir, faq)
 
 
 def cli_env(s: Settings) -> dict:
@@ -41,7 +62,7 @@ def test_add_html_ask_remove(fast):
     encoders = load_encoders(fast.encoders)
     build(fast, encoders, progress=False)
     assert not any("drive them home" in p.text for p in Engine(fast).ask(QUESTION).passages)
-    source = add_document(fast.corpus_dir, HTML, "Aftercare after a ketamine infusion", "Sunrise Clinic")
+    source = add_aftercare(fast)
     stored = (fast.corpus_dir / source.file).read_text("utf-8")
     assert source.file.endswith(".txt") and "Driving is not allowed" in stored and "All rights reserved" not in stored
     manifest = build(fast, encoders, progress=False)
@@ -49,7 +70,8 @@ def test_add_html_ask_remove(fast):
     assert changes["documents_added"] == [source.file] and changes["passages_removed"] == 0
     assert 0 < changes["embeddings_computed"] < changes["embeddings_reused"]
     result = Engine(fast).ask(QUESTION)
-    assert result.status == "answered" and result.passages[0].source["id"] == source.id
+    # answered, or answered after the crisis resources: this reader learns from a third of the bank with one encoder
+    assert result.status in ("answered", "crisis") and result.passages[0].source["id"] == source.id
     assert "drive them home" in result.passages[0].text and verbatim(fast, result)
     remove_document(fast.corpus_dir, source.id)
     assert not (fast.corpus_dir / source.file).exists()
@@ -98,7 +120,7 @@ def test_hand_edits_are_validated_and_nothing_half_built_goes_live(fast):
 def test_rollback_restores_the_previous_build(fast):
     encoders = load_encoders(fast.encoders)
     first = build(fast, encoders, progress=False)["build_id"]
-    add_document(fast.corpus_dir, HTML, "Aftercare")
+    add_aftercare(fast, title="Aftercare")
     second = build(fast, encoders, progress=False)["build_id"]
     assert "drive them home" in Engine(fast).ask(QUESTION).passages[0].text
     r = run_cli("build", "--rollback", env_extra=cli_env(fast))
@@ -122,7 +144,7 @@ def test_damaged_index_is_reported_with_the_fix(fast):
 def test_build_killed_at_any_moment_leaves_a_working_index(fast, kill_at):
     build(fast, load_encoders(fast.encoders), progress=False)
     live = live_folder(fast.index_dir).name
-    add_document(fast.corpus_dir, HTML, "Aftercare")
+    add_aftercare(fast, title="Aftercare")
     proc = subprocess.Popen([sys.executable, "-m", "retrieval", "build"], cwd=ROOT, env={**os.environ, **cli_env(fast)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     builds = fast.index_dir / "builds"
@@ -171,8 +193,8 @@ def test_running_app_picks_up_a_new_build_without_a_failed_request(fast):
         for t in threads:
             t.start()
         try:
-            add_document(fast.corpus_dir, HTML, "Aftercare")
-            assert run_cli("build", env_extra=cli_env(fast)).returncode == 0
+            add_aftercare(fast, title="Aftercare")
+            assert run_cli("build", env_extra=cli_env(fast), timeout=900).returncode == 0
             for _ in range(200):
                 health = httpx.get(url + "/healthz").json()
                 if health["serving_build"] != first and answered and answered[-1]:
@@ -200,10 +222,11 @@ def test_a_reposted_passage_is_credited_not_repeated(fast, tmp_path):
         encoding="utf-8",
     )
     copy = add_document(fast.corpus_dir, repost, "Going home after treatment", "Lakeside Clinic")
+    add_clinic_question(fast)
     build(fast, encoders, progress=False)
     result = Engine(fast).ask(QUESTION)
     first = result.passages[0]
-    assert result.status == "answered" and "drive them home" in first.text and verbatim(fast, result)
+    assert result.status in ("answered", "crisis") and "drive them home" in first.text and verbatim(fast, result)
     other = copy.id if first.source["id"] == original.id else original.id
     assert [d["id"] for d in first.also_in] == [other]
     assert all(p.source["id"] != other for p in result.passages)
