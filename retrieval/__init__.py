@@ -1,6 +1,6 @@
 """Source-grounded answers about ketamine therapy: verbatim passages of the clinic's articles.
 
-The public API: `Engine(settings).ask(question)` returns a `Result`; `index.build` makes the index.
+The public API: `Engine(settings).ask(question)` returns a `Result`; `builder.build` makes the index.
 """
 
 import os

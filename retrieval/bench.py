@@ -76,8 +76,8 @@ def in_process(settings: Settings, runs: int) -> dict:
 
 def build_time(settings: Settings) -> float:
     """Seconds for a full build of the corpus (models already loaded, empty embedding cache)."""
+    from .builder import build
     from .embedding import load_encoders
-    from .index import build
 
     encoders = load_encoders(settings.encoders, settings.models)
     with tempfile.TemporaryDirectory() as tmp:
@@ -247,8 +247,8 @@ def _cpu_seconds(pid: int) -> float:
 def profile_row(profile: str, runs: int, with_server: bool) -> dict:
     settings = Settings(profile=profile)
     with tempfile.TemporaryDirectory() as tmp:
+        from .builder import build
         from .embedding import load_encoders
-        from .index import build
 
         s = replace(settings, index_dir=Path(tmp))
         build(s, load_encoders(s.encoders, s.models), progress=False)

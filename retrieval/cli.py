@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args, settings: Settings) -> int:
-    from .index import build, rollback, staleness
+    from .builder import build
+    from .index import rollback, staleness
 
     if args.check:
         reason = staleness(settings)

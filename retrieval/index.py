@@ -25,6 +25,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,10 @@ TARGET_RECALL = 0.95  # on blended, noisy sample queries, harder than real quest
 SEARCH_BUDGET_MS = 8.0
 
 
+# learns the bank's decisions on a build being written (train.learn): (folder, settings, encoders, caches, docs, chunks, progress) -> manifest entry
+Learn = Callable[..., dict]
+
+
 class IndexUnavailable(Exception):
     """The index is missing, damaged or does not match; the message says how to fix it."""
 
@@ -79,7 +84,7 @@ class Index:
     learned: Learned | None = None  # the decisions learned from it
 
 
-def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = True) -> dict:
+def write(settings: Settings, encoders: dict[str, Encoder], learn: Learn, progress: bool = True) -> dict:
     """Build a new index beside the live one and switch to it; returns the new manifest.
 
     Nothing goes live unless every step succeeded: the corpus is validated first, the build is
@@ -111,7 +116,7 @@ def build(settings: Settings, encoders: dict[str, Encoder], progress: bool = Tru
                 caches[f"{k}-query"] = EmbeddingCache(settings.index_dir / "cache", f"{k}-query", encoder_identity(k) | {"as": "query"})
             caches["query-tokens"] = EmbeddingCache(settings.index_dir / "cache", f"{primary}-query-tokens",
                                                     identity | {"as": "question content words"}, ragged=True)
-            _write_build(tmp, settings, encoders, caches, docs, chunks, state, progress)
+            _write_build(tmp, settings, encoders, caches, docs, chunks, state, learn, progress)
             manifest = json.loads((tmp / "manifest.json").read_text())
             manifest["build_id"] = build_id
             manifest["changes"] = _changes(previous, state, chunks, caches, discarded)
@@ -233,7 +238,7 @@ def _changes(previous: dict | None, state: dict, chunks: list[Chunk], caches: di
 
 
 def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder], caches: dict, docs, chunks: list[Chunk],
-                 state: dict, progress: bool) -> None:
+                 state: dict, learn: Learn, progress: bool) -> None:
     from tqdm import tqdm
 
     with_heading = settings.chunking.heading_context
@@ -276,8 +281,6 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
     _write_json(folder / "sources.json", [s.attribution() | {"file": s.file} for s, _ in docs])
     (folder / "bm25").mkdir()
     Lexical.build([c.text for c in chunks]).save(folder / "bm25")
-    from .train import learn  # the bank's decisions are learned on the passages just written
-
     learning = learn(folder, settings, encoders, caches, docs, chunks, progress)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     _write_json(

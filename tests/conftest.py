@@ -40,8 +40,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
     """Settings whose index lives in a temporary folder, built once with the real model."""
+    from retrieval.builder import build
     from retrieval.embedding import load_encoders
-    from retrieval.index import build
 
     s = Settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path_factory.mktemp("index"))
     build(s, load_encoders(s.encoders), progress=False)

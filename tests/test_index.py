@@ -6,10 +6,11 @@ import re
 import pytest
 from support import ROOT
 
+from retrieval.builder import build
 from retrieval.config import Settings
 from retrieval.embedding import load_encoders
 from retrieval.evaluate import PassageAudit
-from retrieval.index import IndexUnavailable, build, live_folder, load, staleness
+from retrieval.index import IndexUnavailable, live_folder, load, staleness
 
 # Boilerplate named in shared/sources/README.md and the foundation issue; none may be in a passage.
 BOILERPLATE = [
