@@ -125,7 +125,8 @@ class Engine:
 
     def _passages(self, r: Ranking) -> tuple[list[int], list[Passage]]:
         """The best passages, never overlapping; one saying what a shown passage of another source says
-        (same meaning, or copied words) is credited to it, not repeated."""
+        (same meaning, or copied words either way: it copies the shown one, or the shown one is copied into it)
+        is credited to it, not repeated."""
         a = self.settings.answer
         best = int(r.order[0])
         vectors = self.searcher.vectors(self.searcher.primary, r.order[: 4 * a.top_k])
@@ -141,7 +142,8 @@ class Engine:
             twin = next(
                 (c for c in chosen if self.index.chunks[c].source_id != src and (
                     float(vectors[where[c]] @ vectors[where[pos]]) >= a.duplicate_cosine
-                    or shared_trigrams(chunk.text, self.index.chunks[c].text) >= a.duplicate_words)),
+                    or max(shared_trigrams(chunk.text, self.index.chunks[c].text),
+                           shared_trigrams(self.index.chunks[c].text, chunk.text)) >= a.duplicate_words)),
                 None,
             )
             if twin is not None:
