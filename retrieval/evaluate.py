@@ -247,7 +247,8 @@ def ranking_table(engine: Engine, items: list[dict]) -> list[tuple[str, float, f
     """Ranking-only figures (top 5 of all passages; no abstention, no diversity) for each variant; the
     message's language as the engine reads it decides which signals read it, as when answering."""
     ins = [it for it in items if it.get("kind", "in") == "in"]
-    texts = [prepare(check_input(it["question"])[1], engine.speller)[1] if not check_input(it["question"])[0] else "" for it in ins]
+    checked = [check_input(it["question"]) for it in ins]
+    texts = [prepare(text, engine.speller)[1] if not problem else "" for problem, text in checked]
     readings = [engine.read(t) if t else None for t in texts]
     rows = []
     for label, searcher, w in ranking_variants(engine):

@@ -41,7 +41,10 @@ class Bank:
         self._pair_passage = np.array([p for p, _ in pairs], dtype=np.int64)
         self._pair_entry = np.array([i for _, i in pairs], dtype=np.int64)
         self._linked, self._starts = np.unique(self._pair_passage, return_index=True)
-        self._display = [i for i, e in enumerate(entries) if e.display]
+        self._display: dict[int, list[int]] = {}  # passage -> the display questions whose own quote it holds
+        for i, e in enumerate(entries):
+            if e.display:
+                self._display.setdefault(e.passages[0], []).append(i)
 
     def similarities(self, query: dict[str, np.ndarray]) -> np.ndarray:
         """Cosine of the message with every bank message, averaged over the encoders both have."""
@@ -67,9 +70,7 @@ class Bank:
         out), each the one of its passage closest to the message, in the message's language when the
         bank has one there; none as similar to the message as `unlike` (the message itself, or for a
         follow-up, the same question again)."""
-        by_passage: dict[int, list[int]] = {}
-        for i in self._display:
-            by_passage.setdefault(self.entries[i].passages[0], []).append(i)
+        by_passage = self._display
         out: list[str] = []
         for p in passages:
             if p in skip or p not in by_passage:
