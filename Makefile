@@ -17,6 +17,7 @@ test: install browser
 # The fast lane: lint and the tests that need no model, index, server or browser.
 check: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -m "not slow" tests
 
 index: install

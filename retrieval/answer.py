@@ -53,6 +53,8 @@ class Engine:
         self.encoders = load_encoders(self.settings.encoders, self.settings.models)
         self.index = index or index_mod.load(self.settings)
         self.searcher = Searcher(self.index, self.encoders, self.settings.search)
+        if self.index.bank is None or self.index.learned is None:
+            raise index_mod.IndexUnavailable("the index has no learned decisions; run: python -m retrieval train")
         self.bank, self.learned = self.index.bank, self.index.learned
         spelling = self.index.spelling if self.settings.spelling else None
         self.speller: Speller | None = Speller(spelling["english"], spelling["sources"]) if spelling else None
@@ -109,13 +111,14 @@ class Engine:
         words_p = float(decision.words.proba([searched])[0, 1])
         x = features(learned.encoders, ranking.dense, ranking.word_match, sims, self.bank.answerable, self.bank.unanswerable,
                      float(signal[ranking.order[0]]), english, text_p, words_p)
-        outcome, p = decision.judge(x)
+        outcome, p = decision.outcome(x)
         return Reading(query, lang, crisis, sims, ranking, outcome, p)
 
     def _neighbours(self, shown: list[int]) -> list[int]:
         """The passages around the shown ones in their own articles, nearest first: what a reader of
         the answer would read next (the follow-ups' passages)."""
-        chunks, out = self.index.chunks, []
+        chunks = self.index.chunks
+        out: list[int] = []
         for distance in (1, -1, 2, -2, 3, -3):
             for pos in shown:
                 near = pos + distance

@@ -153,7 +153,8 @@ _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-
 def _folded(text: str) -> tuple[str, list[int]]:
     """Text with typographic quotes and dashes made plain and white space runs made one space, and
     where each of its characters came from in the original."""
-    out, where = [], []
+    out: list[str] = []
+    where: list[int] = []
     for i, ch in enumerate(text.translate(_FOLD)):
         if ch.isspace():
             if out and out[-1] == " ":
@@ -232,7 +233,7 @@ def add_faq(bank_dir: Path, corpus_dir: Path, file: Path) -> tuple[int, Path]:
     target = bank_dir / "answerable" / "clinic-faq.jsonl"
     existing = read_file(target, "answerable") if target.is_file() else []
     known = {e.question for e in existing}
-    lines = []
+    lines: list[dict[str, object]] = []
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict) or not str(row.get("question", "")).strip() or not str(row.get("answer", "")).strip():
             raise BankError(f"{file}: row {n} needs a question and an answer.")
@@ -244,7 +245,7 @@ def add_faq(bank_dir: Path, corpus_dir: Path, file: Path) -> tuple[int, Path]:
         if question in known:
             continue
         known.add(question)
-        line = {"batch": f"clinic-{len(existing) + len(lines) + 1:04d}", "question": question, "source": found[0],
+        line: dict[str, object] = {"batch": f"clinic-{len(existing) + len(lines) + 1:04d}", "question": question, "source": found[0],
                 "quote": answer, "register": "formal", "lang": str(row.get("lang") or "en")}
         if found[1:]:  # every document that says it answers the question
             line["also"] = [{"source": s, "quote": answer} for s in found[1:]]

@@ -125,7 +125,7 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
         out["http_p95_ms"] = _pct(lat, 0.95) * 1000
         out.update(throughput(port, proc.pid, _questions(max(runs * 10, 1000)), clients))
         status = Path(f"/proc/{proc.pid}/status").read_text()
-        out["rss_mb"] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+        out["rss_mb"] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]  # Linux always has it / 1024
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -224,7 +224,8 @@ def _scaled_ranking(dense, vecs: np.ndarray, like: np.ndarray, chunks: list, per
     searchers = {"candidates": Searcher(fake, {"minilm": Cached()}, SearchSettings(exhaustive_up_to=0)),
                  "every passage": Searcher(fake, {"minilm": Cached()}, SearchSettings(exhaustive_up_to=n))}
     # what the token vectors would take on disk (float16) if every synthetic passage had its own
-    out, tops = {"bm25_build_s": bm25_s, "tokens_mb": float((tokens.ends - tokens.starts).sum()) * vecs.shape[1] * 2 / 2**20}, {}
+    tops: dict[str, list] = {}
+    out = {"bm25_build_s": bm25_s, "tokens_mb": float((tokens.ends - tokens.starts).sum()) * vecs.shape[1] * 2 / 2**20}
     for label, searcher in searchers.items():
         lat = []
         for q in questions:
@@ -269,21 +270,21 @@ def scale(n: int, queries: int = 200, k: int = 10) -> dict:
     from .index import make_dense_index
 
     settings = Settings(profile="fast")
-    from .embedding import load_encoders
+    from .embedding import load_encoders, token_encoder
 
     enc = load_encoders(settings.encoders, settings.models)["minilm"]
     from .chunking import chunk_corpus
     from .corpus import read_corpus
 
     chunks = chunk_corpus(read_corpus(settings.corpus_dir), settings.chunking)
-    base, per_text = enc.encode_tokens([c.embed_text(True) for c in chunks])
+    base, per_text = token_encoder(enc).encode_tokens([c.embed_text(True) for c in chunks])
     rng = np.random.default_rng(0)
     # Real passage vectors plus noise, renormalised: clustered like real text, unlike uniform noise.
     mix = rng.dirichlet(np.full(3, 0.5), n).astype(np.float32)
     picks = rng.integers(0, len(base), (n, 3))
     vecs = np.einsum("nk,nkd->nd", mix, base[picks]) + rng.normal(0, 0.03, (n, base.shape[1])).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    qv, q_tokens = enc.encode_tokens(_questions(queries))
+    qv, q_tokens = token_encoder(enc).encode_tokens(_questions(queries))
     t = time.perf_counter()
     index, params = make_dense_index(vecs)
     build_s = time.perf_counter() - t

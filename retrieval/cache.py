@@ -51,14 +51,11 @@ class EmbeddingCache:
             return
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                hashes, vectors, current = data["hashes"], data["vectors"], data["current"]
-                lengths = data["lengths"] if self.ragged else None
-            if self.ragged:
-                if lengths.sum() != len(vectors) or len(lengths) != len(hashes):
-                    raise ValueError("token counts do not match the vectors")
-                vectors = np.split(vectors, np.cumsum(lengths)[:-1])
-            if len(hashes) != len(vectors) or not np.isfinite(vectors if not self.ragged else np.concatenate(vectors)).all():
+                hashes, stacked, current = data["hashes"], data["vectors"], data["current"]
+                lengths = data["lengths"] if self.ragged else np.ones(len(stacked), dtype=np.int64)
+            if lengths.sum() != len(stacked) or len(lengths) != len(hashes) or not np.isfinite(stacked).all():
                 raise ValueError("hashes and vectors do not match")
+            vectors = np.split(stacked, np.cumsum(lengths)[:-1]) if self.ragged else list(stacked)
             self._rows = {str(h): v for h, v in zip(hashes, vectors)}
             self._previous = {str(h) for h in current}
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
@@ -105,7 +102,7 @@ class EmbeddingCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.npz")
         rows = [self._rows[h] for h in keep]
-        extra = {"lengths": np.array([len(r) for r in rows], dtype=np.int64)} if self.ragged else {}
+        extra: dict[str, np.ndarray] = {"lengths": np.array([len(r) for r in rows], dtype=np.int64)} if self.ragged else {}
         try:
             with open(tmp, "wb") as f:
                 np.savez(
@@ -113,7 +110,7 @@ class EmbeddingCache:
                     hashes=np.array(keep, dtype="<U64"),
                     vectors=(np.concatenate(rows) if self.ragged else np.stack(rows)).astype(np.float32),
                     current=np.array(sorted(self._used), dtype="<U64"),
-                    **extra,
+                    **extra,  # type: ignore[arg-type]  # savez's stubs read keyword arrays as its flags
                 )
             os.replace(tmp, self.path)
         finally:

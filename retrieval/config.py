@@ -139,7 +139,8 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     web: WebSettings = field(default_factory=WebSettings.from_env)
     spelling: bool = True  # correct a question's misspelt words before searching (retrieval/spelling.py)
-    models: ModelSettings | None = None  # None: from the environment, the exports beside this index
+    # None given: from the environment, the exports beside this index (never None once made)
+    models: ModelSettings = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.models is None:

@@ -22,8 +22,8 @@ def load_manifest(corpus_dir: Path) -> list[Source]:
         raise CorpusError(f"{path}: the sources manifest is missing (it lists each corpus file with its title).")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorpusError(f"{path}: not valid JSON ({e}).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorpusError(f"{path}: not valid JSON ({err}).") from None
     entries = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise CorpusError(f'{path}: expected an object with a "sources" list.')

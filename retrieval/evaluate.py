@@ -11,6 +11,7 @@ from pathlib import Path
 from .answer import Engine, prepare
 from .clean import classify
 from .config import ROOT, SearchSettings
+from .embedding import token_encoder
 from .interaction import TokenStore, passage_tokens
 from .records import STATUSES, Result
 from .safety import check_input, message
@@ -136,8 +137,8 @@ def evaluate(engine: Engine, items: list[dict]) -> tuple[Figures, list[tuple[dic
     if near:
         f.near_crisis_alarmed = sum(r.status == "crisis" for r in near) / len(near)
     lit = [highlight_on_answer(r.passages[0], it["answers"]) for it, r in ins if r.status == "answered" and r.passages]
-    lit = [h for h in lit if h is not None]
-    f.highlight = sum(lit) / len(lit) if lit else None
+    on = [h for h in lit if h is not None]
+    f.highlight = sum(on) / len(on) if on else None
     if ins:
         f.false_abstain = sum(r.status == "no_match" for _, r in ins) / len(ins)
         f.false_crisis = sum(r.status == "crisis" for _, r in ins) / len(ins)
@@ -232,8 +233,8 @@ def ranking_variants(engine: Engine) -> list[tuple[str, Searcher, float]]:
     out.append(("pipeline without late interaction", Searcher(idx, encs, replace(base, w_interaction=0)), w))
     if engine.settings.chunking.heading_context:
         texts = [c.text for c in idx.chunks]
-        primary_vecs, per_text = encs[primary].encode_tokens(texts)  # one pass: sentence and token vectors
-        flat = {}
+        primary_vecs, per_text = token_encoder(encs[primary]).encode_tokens(texts)  # one pass: sentence and token vectors
+        flat: dict[str, faiss.Index] = {}
         for key, enc in encs.items():
             vecs = primary_vecs if key == primary else enc.encode(texts)
             flat[key] = faiss.IndexFlatIP(vecs.shape[1])
@@ -252,9 +253,9 @@ def ranking_table(engine: Engine, items: list[dict]) -> list[tuple[str, float, f
     readings = [engine.read(t) if t else None for t in texts]
     rows = []
     for label, searcher, w in ranking_variants(engine):
-        ranks = []
+        ranks: list[int | None] = []
         for it, text, reading in zip(ins, texts, readings):
-            if not text:
+            if reading is None:
                 ranks.append(None)
                 continue
             query = reading.query if searcher is engine.searcher else searcher.encode([text])[0]

@@ -9,9 +9,15 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 API_BODY = 16 * 1024  # {"question": ...} of up to 1,000 characters, escaped
 CHAT_BODY = 64 * 1024  # a chat message plus the last exchanges the chat shows (web.HISTORY_TURNS)
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,8 @@ class Route:
     asks: bool = False  # counts against the client's rate limit
     check: str = ""  # the name of a check of the parsed body (Guard's `checks`), e.g. the chat's events
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_re", re.compile(self.pattern + r"\Z"))
-
     def matches(self, method: str, path: str) -> bool:
-        return method in self.methods and bool(self._re.match(path))
+        return method in self.methods and bool(_compiled(self.pattern).match(path))
 
 
 def app_routes(chat_api: str | None = "ask_chat") -> list[Route]:
@@ -114,7 +117,7 @@ class Guard:
             if wait > 0:
                 seconds = str(max(1, math.ceil(wait)))
                 return await reply(send, 429, {"error": f"too many questions at once; try again in {seconds} s"},
-                                   [(b"retry-after", seconds.encode())])
+                                   ((b"retry-after", seconds.encode()),))
         if route.max_body == 0:
             return await self.app(scope, receive, send_422_as_400(send))
         body = bytearray()
@@ -164,7 +167,7 @@ def send_422_as_400(send):
     return sending
 
 
-async def reply(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def reply(send, status: int, body: dict, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers]})

@@ -40,7 +40,7 @@ from .cache import EmbeddingCache, remove_unfinished
 from .chunking import chunk_corpus
 from .config import Settings
 from .corpus import corpus_state, read_corpus
-from .embedding import Encoder, encoder_identity
+from .embedding import Encoder, encoder_identity, token_encoder
 from .files import atomic_write, sha256_bytes
 from .interaction import TokenStore, passage_tokens
 from .learned import Learned
@@ -147,9 +147,9 @@ def make_dense_index(vectors: np.ndarray) -> tuple[faiss.Index, dict]:
     """
     n, dim = vectors.shape
     if n <= APPROX_ABOVE:
-        index = faiss.IndexFlatIP(dim)
-        index.add(vectors)
-        return index, {"kind": "flat", "passages": n}
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors)
+        return flat, {"kind": "flat", "passages": n}
     rng = np.random.default_rng(0)
     nlist = int(IVF_LISTS_PER_SQRT_N * np.sqrt(n))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -163,7 +163,7 @@ def make_dense_index(vectors: np.ndarray) -> tuple[faiss.Index, dict]:
     exact = faiss.IndexFlatIP(dim)
     exact.add(vectors)
     _, truth = exact.search(sample, 10)
-    chosen = None
+    chosen: dict = {}
     for nprobe in (8, 16, 32, 64, 128, 256, 512, 1024):
         index.nprobe = min(nprobe, nlist)
         times, found = [], []
@@ -251,7 +251,7 @@ def _write_build(folder: Path, settings: Settings, encoders: dict[str, Encoder],
 
     def compute_tokens(texts: list[str]) -> list[np.ndarray]:
         """Token vectors to match on; the same pass's sentence vectors go to the cache, not computed again."""
-        sentence_vectors, per_text = encoders[primary].encode_tokens(texts)
+        sentence_vectors, per_text = token_encoder(encoders[primary]).encode_tokens(texts)
         for text, v in zip(texts, sentence_vectors):
             pooled.put(text, v)
         return passage_tokens(per_text)

@@ -62,7 +62,8 @@ class OnnxMiniLM:
         return self._forward(texts, batch_size, tokens=True)
 
     def _forward(self, texts: list[str], batch_size: int, tokens: bool):
-        vectors, per_text = [], [None] * len(texts)
+        vectors: list[np.ndarray] = []
+        per_text: list = [None] * len(texts)
         # sorted by length, so each batch pads to about its own texts' length
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for i in range(0, len(texts), batch_size):
@@ -175,7 +176,7 @@ def export(folder: Path, model_path: Path, version: str) -> dict:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes; the check below decides
             torch.onnx.export(
-                LastHidden(reference[0].auto_model.eval()),
+                LastHidden(reference[0].auto_model.eval()),  # type: ignore[union-attr]  # a Transformer module, not a tensor
                 tuple(sample[n] for n in names),
                 str(tmp / "model.onnx"),
                 input_names=names,

@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from .config import INTERACTION_DEPTH, PAIR_WEIGHT, SearchSettings
-from .embedding import Encoder
+from .embedding import Encoder, token_encoder
 from .index import Index
 from .interaction import possessive, question_pieces
 from .lexical import terms, tokenize
@@ -69,6 +69,8 @@ def _english_stop_words() -> frozenset[str]:
     path = next(iter(spec.submodule_search_locations or []), None) if spec else None
     words = importlib.util.spec_from_file_location("_glasgow_stop_words", f"{path}/feature_extraction/_stop_words.py")
     try:
+        if words is None or words.loader is None:
+            raise AttributeError("no stop words module")
         module = importlib.util.module_from_spec(words)
         words.loader.exec_module(module)
         return frozenset(module.ENGLISH_STOP_WORDS)
@@ -180,11 +182,12 @@ class Searcher:
     def encode(self, texts: list[str]) -> list[Query]:
         """Each text as the encoders read a question: one batch per encoder; the primary's pass also gives
         the token vectors of its content words when late interaction is on."""
-        vectors, tokens = {}, [None] * len(texts)
+        vectors: dict[str, np.ndarray] = {}
+        tokens: list[np.ndarray | None] = [None] * len(texts)
         for key, enc in self.encoders.items():
             if key == self.primary and self.late:  # one forward pass gives the sentence and the token vectors
-                vectors[key], per_text = enc.encode_tokens(list(texts))
-                tokens = question_tokens(per_text)
+                vectors[key], per_text = token_encoder(enc).encode_tokens(list(texts))
+                tokens = list(question_tokens(per_text))
             else:
                 vectors[key] = enc.encode(list(texts), query=True)
         return [Query(text, {k: v[i] for k, v in vectors.items()}, tokens[i]) for i, text in enumerate(texts)]
@@ -198,6 +201,9 @@ class Searcher:
         question_terms = terms(query.text) if english else []
         bm25 = self.index.lexical.scores(question_terms)
         cand = self.candidates({k: query.vectors[k] for k in readers}, bm25)
+        rows: np.ndarray | slice
+        sent_rows: np.ndarray | slice
+        ref: np.ndarray | slice
         if cand is None:
             rows, sent_rows, starts, counts = slice(None), slice(None), self._first[:-1], self._counts_f
             ref = slice(None)
@@ -231,7 +237,7 @@ class Searcher:
         if cand is not None:
             fused, order = _spread(fused, cand, self._n, -np.inf), cand[order]
         word_match = 1.0
-        if english and self.late and query.tokens is not None and len(query.tokens):
+        if english and self.late and self.index.tokens is not None and query.tokens is not None and len(query.tokens):
             top = order[: self.depth]
             maxsim, best_per_piece = self.index.tokens.match(query.tokens, top)
             fused[top] += fuse([maxsim], [st.w_interaction])

@@ -72,7 +72,7 @@ class Service:
         second (reading index/CURRENT on every request showed in profiles under load)."""
         with self._engine_lock:
             if self._engine is None:
-                if time.monotonic() < self._retry_at:  # a damaged index is tried again once a second, not per request
+                if self._load_error is not None and time.monotonic() < self._retry_at:  # a damaged index is tried again once a second, not per request
                     raise self._load_error
                 try:
                     self._engine = Engine(self.settings)

@@ -32,7 +32,10 @@ def english_words() -> dict[str, int]:
     """pyspellchecker's English word frequencies, less what a question's word is never corrected to or
     from: words with an apostrophe, and the 75,000 words listed at the list's floor count (no
     frequency seen: "chapiters", "octarchy"), whose absence let no gold question be changed."""
-    words = json.loads(gzip.decompress(pkgutil.get_data("spellchecker", "resources/en.json.gz")))
+    data = pkgutil.get_data("spellchecker", "resources/en.json.gz")
+    if data is None:
+        raise FileNotFoundError("pyspellchecker's English word list (resources/en.json.gz)")
+    words = json.loads(gzip.decompress(data))
     floor = min(words.values())
     return {w: n for w, n in words.items() if n > floor and "'" not in w}
 

@@ -94,10 +94,10 @@ def fit(data: BankData, searcher: Searcher, bank_vectors: dict[str, np.ndarray],
 
     # the bank signal's weight: the one whose rankings put a linked passage first most often, out of fold
     rank_rows = np.flatnonzero(data.answerable)
-    tried = {}
+    tried: dict[float, dict] = {}
     for w in W_BANK:
         ranks = [_first_linked(searcher.rank(data.queries[i], bank.passage_signal(sims[i], data.folds != data.folds[i]), w,
-                                             english=bool(english[i])).order, data.links[i]) for i in rank_rows]
+                                             english=bool(english[i])).order, data.links[int(i)]) for i in rank_rows]
         tried[w] = _recall(ranks)
     w_bank = max(W_BANK, key=lambda w: (tried[w]["r1"], tried[w]["r3"], -w))
     report["ranking_by_bank_weight"] = {str(w): v for w, v in tried.items()}
@@ -167,23 +167,27 @@ def _crisis(data: BankData, served: list[np.ndarray], signals: dict[int, np.ndar
     its whole text and as its danger sign (its other sentences may be ordinary, so they do not train); every
     unit of every other message is a negative. Training some on their sign alone raised false crises
     (docs/decisions.md)."""
-    rows, texts, y, owner, trains = [], [], [], [], []
+    rows: list[np.ndarray] = []
+    texts: list[str] = []
+    labels: list[int] = []
+    owners: list[int] = []
+    trained: list[bool] = []
     for i, embedded in enumerate(served):
         crisis = data.kind[i] == "crisis"
         parts = units(data.texts[i])
         for j, r in enumerate(embedded):
             rows.append(r)
             texts.append(parts[j])
-            y.append(int(crisis))
-            owner.append(i)
-            trains.append(not crisis or j == 0)
+            labels.append(int(crisis))
+            owners.append(i)
+            trained.append(not crisis or j == 0)
         if i in signals:
             rows.append(signals[i])
             texts.append(data.entries[i].signal)
-            y.append(1)
-            owner.append(-1 - i)  # trains only; no message is read as its sign alone
-            trains.append(True)
-    x, y, owner, trains = np.array(rows), np.array(y), np.array(owner), np.array(trains)
+            labels.append(1)
+            owners.append(-1 - i)  # trains only; no message is read as its sign alone
+            trained.append(True)
+    x, y, owner, trains = np.array(rows), np.array(labels), np.array(owners), np.array(trained)
     folds = data.folds[np.where(owner >= 0, owner, -1 - owner)]
 
     def fit_(mask):
@@ -245,7 +249,7 @@ def _first_linked(order: np.ndarray, linked: list[int]) -> int | None:
 
 def _recall(ranks: list[int | None]) -> dict:
     n = max(len(ranks), 1)
-    return {"r1": round(sum(r == 1 for r in ranks) / n, 4), "r3": round(sum(bool(r) and r <= 3 for r in ranks) / n, 4)}
+    return {"r1": round(sum(r == 1 for r in ranks) / n, 4), "r3": round(sum(r is not None and r <= 3 for r in ranks) / n, 4)}
 
 
 def _thresholds(p: np.ndarray, answerable: np.ndarray) -> tuple[float, float]:
@@ -293,7 +297,7 @@ def learn(folder, settings, encoders: dict, caches: dict, docs, chunks, progress
     bank-<encoder>.npy and learned.json there; what the manifest records of it."""
     from .answer import Engine, prepare
     from .bank import BankError, bank_state, link, load_bank
-    from .embedding import encoder_identity
+    from .embedding import encoder_identity, token_encoder
     from .index import IndexUnavailable, load_folder
     from .matching import BankEntry
     from .safety import check_input
@@ -302,8 +306,8 @@ def learn(folder, settings, encoders: dict, caches: dict, docs, chunks, progress
 
     try:
         entries = load_bank(settings.bank_dir)
-    except BankError as e:
-        raise IndexUnavailable(str(e)) from None
+    except BankError as err:
+        raise IndexUnavailable(str(err)) from None
     kinds = {e.kind for e in entries}
     if not {"answerable", "unanswerable", "crisis"} <= kinds:
         raise IndexUnavailable(f"{settings.bank_dir}: the question bank needs answerable, unanswerable and crisis messages "
@@ -311,7 +315,7 @@ def learn(folder, settings, encoders: dict, caches: dict, docs, chunks, progress
     links, broken = link(entries, {s.id: t for s, t in docs}, chunks)
     index = load_folder(folder, {"encoders": {k: encoder_identity(k) for k in encoders}}, settings, learned=False)
     searcher = Searcher(index, encoders, settings.search)
-    speller = Speller(index.spelling["english"], index.spelling["sources"]) if settings.spelling else None
+    speller = Speller(index.spelling["english"], index.spelling["sources"]) if settings.spelling and index.spelling else None
     texts = [prepare(check_input(e.question)[1] or e.question, speller)[1] for e in entries]
     started = time.perf_counter()
     primary = next(iter(encoders))
@@ -319,7 +323,7 @@ def learn(folder, settings, encoders: dict, caches: dict, docs, chunks, progress
         pooled = caches[f"{primary}-query"]
 
         def tokens_of(batch: list[str]) -> list[np.ndarray]:
-            sentence, per_text = encoders[primary].encode_tokens(batch)
+            sentence, per_text = token_encoder(encoders[primary]).encode_tokens(batch)
             for text, v in zip(batch, sentence):
                 pooled.put(text, v)
             return question_tokens(per_text)

@@ -104,7 +104,7 @@ def respond(service: Service, message: str, history: list, client: str = ""):
     """Gradio handler: append the user's message (as text) and the bot's answer, with the bank
     questions it offers (suggestions or follow-ups) as buttons under it."""
     result = service.ask(message, client)
-    reply = {"role": "assistant", "content": f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'}
+    reply: dict[str, object] = {"role": "assistant", "content": f'<p class="notice">{html.escape(UNAVAILABLE)}</p>'}
     if result:
         offered = result.suggestions or result.followups
         reply = {"role": "assistant", "content": render_result(result), "options": [{"label": q, "value": q} for q in offered]}
@@ -152,9 +152,10 @@ def chat_blocks(service: Service, embedded: bool) -> gr.Blocks:
             """A suggestion or follow-up clicked: asked as if typed."""
             return respond(service, str(option.value), history, client(request))
 
-        event = box.submit(answer, [box, chat], [box, chat], api_name="ask_chat" if not embedded else False)
+        event = box.submit(answer, [box, chat], [box, chat], api_name="ask_chat" if not embedded else None,
+                           api_visibility="private" if embedded else "public")
         event.then(None, js=SCROLL_TO_ANSWER)
-        chat.option_select(chosen, [chat], [box, chat], api_name=False).then(None, js=SCROLL_TO_ANSWER)
+        chat.option_select(chosen, [chat], [box, chat], api_visibility="private").then(None, js=SCROLL_TO_ANSWER)
     demo.queue(default_concurrency_limit=WAITING, max_size=256)  # the Service's fair slots decide who answers first
     demo.state_session_capacity = SESSIONS_KEPT  # read when mounted
     return demo
