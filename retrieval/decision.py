@@ -48,7 +48,8 @@ class Decision:
     topics: Linear  # what an unanswerable message asks about (bank.TOPICS)
     topic_at: float  # a refusal names the topic only when it is this likely
 
-    def judge(self, x: np.ndarray) -> tuple[str, float]:
+    def outcome(self, x: np.ndarray) -> tuple[str, float]:
+        """ANSWER, UNSURE or REFUSE for one message's features, and its probability of being answerable."""
         p = float(self.model.proba(x)[0, 1])
         return (ANSWER if p >= self.answer_at else UNSURE if p >= self.unsure_at else REFUSE), p
 

@@ -21,7 +21,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of the index: a verbatim span of one corpus file plus its sentence spans."""
+    """A verbatim span of one corpus file as the index stores it, with the spans of its sentences."""
 
     id: int
     source_id: str
@@ -47,7 +47,7 @@ class Chunk:
 
 @dataclass
 class Passage:
-    """A chunk shown as an answer: verbatim text, where it is, how well it matched, whose it is."""
+    """A span shown in an answer: its verbatim text, where it is, how well it matched, whose it is."""
 
     text: str
     path: str
@@ -85,7 +85,7 @@ class Result:
 
         Written out rather than dataclasses.asdict, which deep-copies every value on the web server's
         event loop for every answer. tests/test_records.py checks both agree."""
-        d = {"question": self.question, "status": self.status, "message": self.message,
+        d: dict[str, object] = {"question": self.question, "status": self.status, "message": self.message,
              "passages": [p.to_json() for p in self.passages]}
         if self.id is not None:
             d["id"] = self.id
