@@ -23,6 +23,12 @@ class FairSlots:
         self._usage: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (answering seconds, as of when)
         self._arrivals = itertools.count()
 
+    @property
+    def waiting(self) -> int:
+        """How many answers wait for a slot."""
+        with self._lock:
+            return len(self._waiting)
+
     def usage(self, client: str, now: float | None = None) -> float:
         """The client's answering time, decayed by half every `half_life` seconds."""
         seconds, when = self._usage.get(client, (0.0, 0.0))

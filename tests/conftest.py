@@ -5,23 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
+from support import CHROMIUM, ROOT, running_app
 
-# MiniLM's ONNX export is made once per test session, in its own folder (subprocesses inherit it).
-_MODELS = tempfile.mkdtemp(prefix="retrieval-models-")
-os.environ["RETRIEVAL_MODELS"] = _MODELS
+from retrieval.config import Settings
 
-
-def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_MODELS, ignore_errors=True)
-
-
-from support import CHROMIUM, ROOT, running_app  # noqa: E402
-
-from retrieval.config import Settings  # noqa: E402
+# The models' ONNX exports are those `make run` uses, made once and kept across sessions (each is checked
+# by its checksum when loaded and made again if damaged); subprocesses inherit the setting.
+os.environ.setdefault("RETRIEVAL_MODELS", str(ROOT / "index" / "models"))
 
 # Fixtures that need the real model, a built index, a server or a browser: their tests are slow.
 SLOW_FIXTURES = {"settings", "engine", "server", "browser", "small_bank", "corpus_copy"}

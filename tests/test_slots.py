@@ -26,12 +26,19 @@ def test_a_light_client_is_served_before_a_heavy_one_that_came_first():
     started.wait()
     heavy = threading.Thread(target=ask, args=("heavy",))
     heavy.start()
-    time.sleep(0.02)  # heavy is waiting first
+    _until(lambda: slots.waiting == 1)  # heavy is waiting first
     light = threading.Thread(target=ask, args=("light",))
     light.start()
     for t in (holder, heavy, light):
         t.join()
     assert order == ["light", "heavy"]
+
+
+def _until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def test_no_more_than_the_slots_at_once_and_every_waiter_served():
