@@ -125,7 +125,8 @@ def served(settings: Settings, runs: int, clients: int = 8) -> dict:
         out["http_p95_ms"] = _pct(lat, 0.95) * 1000
         out.update(throughput(port, proc.pid, _questions(max(runs * 10, 1000)), clients))
         status = Path(f"/proc/{proc.pid}/status").read_text()
-        out["rss_mb"] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]  # Linux always has it / 1024
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        out["rss_mb"] = int(rss.group(1)) / 1024 if rss else float("nan")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
