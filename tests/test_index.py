@@ -1,6 +1,5 @@
 """End to end with the real model: the built index is verbatim, clean, checked for staleness and damage."""
 
-import json
 import re
 
 import pytest
@@ -76,7 +75,6 @@ def test_manifest_records_build_metadata(engine):
     assert m["versions"]["faiss-cpu"] and m["built_at"]
     assert m["backends"]["minilm"] == "onnx"  # the export ran, checked, and computed the vectors
     assert not list(engine.index.folder.rglob("*.pkl"))
-    json.dumps(m)
 
 
 def test_failed_build_keeps_previous_index(tmp_path, corpus_copy, small_bank):
