@@ -8,16 +8,10 @@ import math
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 API_BODY = 16 * 1024  # {"question": ...} of up to 1,000 characters, escaped
 CHAT_BODY = 64 * 1024  # a chat message plus the last exchanges the chat shows (web.HISTORY_TURNS)
-
-
-@lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -30,9 +24,13 @@ class Route:
     json: bool = False
     asks: bool = False  # counts against the client's rate limit
     check: str = ""  # the name of a check of the parsed body (Guard's `checks`), e.g. the chat's events
+    _re: re.Pattern[str] = field(init=False, repr=False, compare=False)  # the pattern, compiled once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_re", re.compile(self.pattern + r"\Z"))
 
     def matches(self, method: str, path: str) -> bool:
-        return method in self.methods and bool(_compiled(self.pattern).match(path))
+        return method in self.methods and bool(self._re.match(path))
 
 
 def app_routes(chat_api: str | None = "ask_chat") -> list[Route]:
