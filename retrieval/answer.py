@@ -52,9 +52,9 @@ class Engine:
         threadpool_limits(1, user_api="blas")
         self.encoders = load_encoders(self.settings.encoders, self.settings.models)
         self.index = index or index_mod.load(self.settings)
-        self.searcher = Searcher(self.index, self.encoders, self.settings.search)
         if self.index.bank is None or self.index.learned is None:
             raise index_mod.IndexUnavailable("the index has no learned decisions; run: python -m retrieval train")
+        self.searcher = Searcher(self.index, self.encoders, self.settings.search)
         self.bank, self.learned = self.index.bank, self.index.learned
         spelling = self.index.spelling if self.settings.spelling else None
         self.speller: Speller | None = Speller(spelling["english"], spelling["sources"]) if spelling else None
@@ -145,8 +145,7 @@ class Engine:
             twin = next(
                 (c for c in chosen if self.index.chunks[c].source_id != src and (
                     float(vectors[where[c]] @ vectors[where[pos]]) >= a.duplicate_cosine
-                    or max(shared_trigrams(chunk.text, self.index.chunks[c].text),
-                           shared_trigrams(self.index.chunks[c].text, chunk.text)) >= a.duplicate_words)),
+                    or copied_share(chunk.text, self.index.chunks[c].text) >= a.duplicate_words)),
                 None,
             )
             if twin is not None:
@@ -193,6 +192,12 @@ def shared_trigrams(text: str, shown: str) -> float:
     """Share of `text`'s three-word sequences (case-folded) that `shown` also contains: 1.0 when it is copied into it."""
     mine = _trigrams(text)
     return len(mine & _trigrams(shown)) / len(mine) if mine else 0.0
+
+
+def copied_share(a: str, b: str) -> float:
+    """The larger of shared_trigrams either way (the shorter text's share): 1.0 when either is copied into the other."""
+    x, y = _trigrams(a), _trigrams(b)
+    return len(x & y) / min(len(x), len(y))  # never empty: a text without three words is one (short) sequence
 
 
 @lru_cache(maxsize=4096)  # the same passages come up again and again

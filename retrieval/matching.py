@@ -70,12 +70,12 @@ class Bank:
         out), each the one of its passage closest to the message, in the message's language when the
         bank has one there; none as similar to the message as `unlike` (the message itself, or for a
         follow-up, the same question again)."""
-        by_passage = self._display
         out: list[str] = []
         for p in passages:
-            if p in skip or p not in by_passage:
+            if p in skip or p not in self._display:
                 continue
-            own = [i for i in by_passage[p] if self.entries[i].lang == lang] or [i for i in by_passage[p] if self.entries[i].lang == "en"]
+            shown = self._display[p]
+            own = [i for i in shown if self.entries[i].lang == lang] or [i for i in shown if self.entries[i].lang == "en"]
             if not own:
                 continue
             fresh = [i for i in own if sims[i] < unlike]

@@ -76,6 +76,16 @@ def test_shared_trigrams_measures_copied_words():
     assert shared_trigrams("", sentence) == 0.0
 
 
+def test_copied_share_is_the_larger_share_either_way():
+    from retrieval.answer import copied_share, shared_trigrams
+
+    sentence = "Driving is not allowed for the rest of the day."
+    for other in ("After an infusion: " + sentence + " Rest first.", "Driving is not a problem.", "Rest.", "", sentence):
+        assert copied_share(sentence, other) == copied_share(other, sentence)
+        assert copied_share(sentence, other) == max(shared_trigrams(sentence, other), shared_trigrams(other, sentence))
+    assert copied_share("After an infusion: " + sentence + " Rest first.", sentence) == 1.0
+
+
 def test_key_words_keep_a_possessives_noun_and_drop_contractions():
     assert key_words("Why aren't we sure what's in the brain's cells? It’s odd, isn’t it") == ["sure", "brain", "cells", "odd"]
 
